@@ -1,0 +1,9 @@
+"""WebSocket routes of every app, collected in one place for asgi.py."""
+
+from django.urls import path
+
+from autoskill_site.consumers import PingConsumer
+
+websocket_urlpatterns = [
+    path("ws/ping/", PingConsumer.as_asgi()),
+]

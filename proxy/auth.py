@@ -1,0 +1,80 @@
+"""Create and check API keys. Keys are random; only an HMAC-SHA-256 of each is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from autoskill_site.exceptions import ApplicationError, NotFound
+from proxy.models import ApiKey
+
+KEY_PREFIX = "ask_"
+# last_used_at is informational; writing it on every request would serialise requests.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class AuthenticationFailed(ApplicationError):
+    code = "invalid_api_key"
+    status = 401
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key: `secret` is shown once and never stored."""
+
+    api_key: ApiKey
+    secret: str
+
+
+def key_digest(secret: str) -> str:
+    key = settings.AUTOSKILL_API_KEY_SECRET.encode("utf-8")
+    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def api_key_create(*, owner: Any, name: str = "", can_act_for_users: bool = False) -> IssuedKey:
+    """Issue a key for `owner`; the plaintext is returned once."""
+    prefix = KEY_PREFIX + secrets.token_hex(4)
+    secret = f"{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        owner=owner, name=name[:100], prefix=prefix, key_hash=key_digest(secret),
+        can_act_for_users=can_act_for_users,
+    )
+    return IssuedKey(api_key=api_key, secret=secret)
+
+
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    api_key = ApiKey.objects.filter(prefix=prefix).first()
+    if api_key is None:
+        raise NotFound(f"No API key with prefix {prefix}.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def bearer_token(authorization: str) -> str:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("Send your API key as 'Authorization: Bearer <key>'.")
+    return token.strip()
+
+
+def api_key_authenticate(*, secret: str) -> ApiKey:
+    """Return the live key matching `secret`, or raise AuthenticationFailed."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    api_key = ApiKey.objects.select_related("owner").filter(key_hash=key_digest(secret)).first()
+    if api_key is None or api_key.revoked_at is not None or not api_key.owner.is_active:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

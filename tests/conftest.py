@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skills.models import Library
+
+
+@pytest.fixture(autouse=True)
+def store_dir(settings, tmp_path: Path) -> Path:
+    """Every test gets its own empty SkillBank root."""
+    root = tmp_path / "SkillBank"
+    settings.AUTOSKILL_STORE_DIR = root
+    return root
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def library(db) -> Library:
+    return Library.objects.create(slug="team", name="Team")
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run on_commit callbacks (mirror writes) inside ordinary transactional tests."""
+
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run
