@@ -8,16 +8,19 @@ from pathlib import Path
 
 from django.db.models import QuerySet
 
-from skills.mirror import atomic_write, expected_tree, safe_join, skill_segments
+from skills.mirror import atomic_write, chunks, expected_trees, safe_join, skill_segments
 from skills.models import Skill
 
 
 def export_entries(skills: QuerySet[Skill], *, flat: bool) -> Iterator[tuple[str, bytes]]:
     """(relative path, bytes) of every exported file; flat puts each skill at <slug>/."""
-    for skill in skills.select_related("owner", "library").iterator(chunk_size=200):
-        segments = (skill.name,) if flat else skill_segments(skill)
-        for rel, data in expected_tree(skill).items():
-            yield "/".join((*segments, rel)), data
+    rows = skills.select_related("owner", "library").iterator(chunk_size=200)
+    for chunk in chunks(rows, 200):
+        trees = expected_trees(chunk)
+        for skill in chunk:
+            segments = (skill.name,) if flat else skill_segments(skill)
+            for rel, data in trees[skill.pk].items():
+                yield "/".join((*segments, rel)), data
 
 
 def export_to_folder(skills: QuerySet[Skill], out: Path, *, flat: bool) -> int:

@@ -44,6 +44,7 @@ class ImportReport:
     libraries: set[str] = field(default_factory=set)
     files: int = 0
     seconds: float = 0.0
+    sources: dict[uuid.UUID, str] = field(default_factory=dict)
 
     @property
     def seen(self) -> int:
@@ -108,12 +109,20 @@ def _fields(folder: SkillFolder, *, source_id: str | None, source: str) -> dict[
     }
 
 
-def _import_one(folder: SkillFolder, *, target: Target, options: ImportOptions, rel_key: str,
-                source: str, report: ImportReport) -> uuid.UUID | None:
-    skill_id, source_id = _skill_id(folder, target=target, rel_key=rel_key, keep_ids=options.keep_ids)
-    fields = _fields(folder, source_id=source_id, source=source)
+@dataclass(frozen=True)
+class _Parsed:
+    folder: SkillFolder
+    target: Target
+    skill_id: uuid.UUID
+    source_id: str | None
+
+
+def _import_one(parsed: _Parsed, *, existing: Skill | None, options: ImportOptions,
+                report: ImportReport) -> uuid.UUID | None:
+    folder, target, skill_id = parsed.folder, parsed.target, parsed.skill_id
+    source = str(folder.path)
+    fields = _fields(folder, source_id=parsed.source_id, source=source)
     files = folder.files if options.include_files else None
-    existing = Skill.objects.filter(pk=skill_id).select_related("owner", "library").first()
     if existing is not None:
         if existing.owner_id != getattr(target.owner, "pk", None) or existing.library_id != getattr(target.library, "pk", None):
             report.errors.append((source, f"id {skill_id} already belongs to another owner; not imported"))
@@ -169,24 +178,40 @@ def import_folders(
 
 def _import_batch(batch: list[tuple[Path, str, Target]], *, options: ImportOptions, report: ImportReport,
                   progress: Callable[[int], None] | None) -> None:
+    parsed: list[_Parsed] = []
+    for path, rel_key, target in batch:
+        try:
+            folder = read_folder(
+                path, include_files=options.include_files,
+                max_file_bytes=settings.AUTOSKILL_MAX_FILE_BYTES,
+                max_files=settings.AUTOSKILL_MAX_SKILL_FILES,
+            )
+        except SkillReadError as exc:
+            report.errors.append((str(path), str(exc)))
+            if progress:
+                progress(1)
+            continue
+        report.notes.extend((str(path), note) for note in folder.notes)
+        skill_id, source_id = _skill_id(folder, target=target, rel_key=rel_key, keep_ids=options.keep_ids)
+        if skill_id in report.sources:
+            report.errors.append((str(path), f"id {skill_id} was already imported from {report.sources[skill_id]}"))
+            if progress:
+                progress(1)
+            continue
+        report.sources[skill_id] = str(path)
+        parsed.append(_Parsed(folder=folder, target=target, skill_id=skill_id, source_id=source_id))
+    existing = Skill.objects.in_bulk([item.skill_id for item in parsed])
     touched: list[uuid.UUID] = []
     with mirror.deferred(), transaction.atomic():
-        for path, rel_key, target in batch:
-            source = str(path)
+        for item in parsed:
             try:
-                folder = read_folder(
-                    path, include_files=options.include_files,
-                    max_file_bytes=settings.AUTOSKILL_MAX_FILE_BYTES,
-                    max_files=settings.AUTOSKILL_MAX_SKILL_FILES,
-                )
-                report.notes.extend((source, note) for note in folder.notes)
                 with transaction.atomic():
-                    skill_id = _import_one(folder, target=target, options=options, rel_key=rel_key,
-                                           source=source, report=report)
+                    skill_id = _import_one(item, existing=existing.get(item.skill_id), options=options,
+                                           report=report)
                 if skill_id is not None:
                     touched.append(skill_id)
-            except (SkillReadError, ApplicationError, ValidationError) as exc:
-                report.errors.append((source, str(getattr(exc, "message", exc))))
+            except (ApplicationError, ValidationError) as exc:
+                report.errors.append((str(item.folder.path), str(getattr(exc, "message", exc))))
             if progress:
                 progress(1)
     mirror.mirror_skills(touched)

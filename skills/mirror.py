@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import F
 
 USERS_DIR = "Users"
 COMMON_DIR = "Common"
@@ -118,14 +119,19 @@ def atomic_write(path: Path, data: bytes) -> bool:
     return True
 
 
-def expected_tree(skill) -> dict[str, bytes]:  # noqa: ANN001 - a Skill row
-    """Every file of a skill folder, relative to the folder."""
-    from skills.files import file_contents
+def expected_trees(skills: list) -> dict[object, dict[str, bytes]]:
+    """Every file of each skill folder (relative to the folder), in three queries in all."""
+    from skills.models import SkillFile, SkillVersion
 
-    latest = skill.versions.order_by("-number").values_list("skill_md", flat=True).first() or ""
-    tree = {"SKILL.md": latest.encode("utf-8")}
-    tree.update(file_contents(skill))
-    return tree
+    ids = [skill.pk for skill in skills]
+    trees: dict[object, dict[str, bytes]] = {skill.pk: {"SKILL.md": b""} for skill in skills}
+    latest = SkillVersion.objects.filter(skill_id__in=ids, number=F("skill__version_number"))
+    for skill_id, skill_md in latest.values_list("skill_id", "skill_md").iterator(chunk_size=500):
+        trees[skill_id]["SKILL.md"] = skill_md.encode("utf-8")
+    files = SkillFile.objects.filter(skill_id__in=ids).values_list("skill_id", "path", "blob__content")
+    for skill_id, path, content in files.iterator(chunk_size=200):
+        trees[skill_id][path] = bytes(content)
+    return trees
 
 
 def _write_folder(folder: Path, tree: dict[str, bytes]) -> bool:
@@ -175,12 +181,10 @@ def _remove_empty_parents(root: Path, folder: Path) -> None:
         folder = folder.parent
 
 
-def _mirror_one(root: Path, skill_id: object) -> None:
-    from skills.models import Skill, SkillStatus
+def _mirror_one(root: Path, skill, tree: dict[str, bytes]) -> str:  # noqa: ANN001 - a Skill row
+    """Write or remove one folder; return the folder's new relative path ("" when removed)."""
+    from skills.models import SkillStatus
 
-    skill = Skill.objects.select_related("owner", "library").filter(pk=skill_id).first()
-    if skill is None:
-        return
     old = skill.mirror_path
     if skill.status != SkillStatus.ACTIVE:
         _remove_folder(root, old)
@@ -188,11 +192,10 @@ def _mirror_one(root: Path, skill_id: object) -> None:
     else:
         segments = skill_segments(skill)
         new = "/".join(segments)
-        _write_folder(safe_join(root, *segments), expected_tree(skill))
+        _write_folder(safe_join(root, *segments), tree)
         if old and old != new:
             _remove_folder(root, old)
-    if new != old:
-        Skill.objects.filter(pk=skill.pk).update(mirror_path=new)
+    return new
 
 
 def mirror_skill(skill_id: object) -> None:
@@ -209,13 +212,27 @@ def mirror_forget(rel_folder: str) -> None:
         _remove_folder(root, rel_folder)
 
 
-def mirror_skills(skill_ids: Iterable[object]) -> None:
+def mirror_skills(skill_ids: Iterable[object], *, chunk: int = 200) -> None:
+    """Bring the folders of these skills in line with the database (deleted ones are skipped)."""
+    from skills.models import Skill
+
     if not is_enabled():
         return
     root = store_root()
+    ids = list(dict.fromkeys(skill_ids))
     with _locked(root):
-        for skill_id in skill_ids:
-            _mirror_one(root, skill_id)
+        for start in range(0, len(ids), chunk):
+            skills = list(
+                Skill.objects.select_related("owner", "library").filter(pk__in=ids[start : start + chunk])
+            )
+            trees = expected_trees(skills)
+            moved = []
+            for skill in skills:
+                new = _mirror_one(root, skill, trees[skill.pk])
+                if new != skill.mirror_path:
+                    skill.mirror_path = new
+                    moved.append(skill)
+            Skill.objects.bulk_update(moved, ["mirror_path"], batch_size=200)
 
 
 @dataclass
@@ -242,26 +259,12 @@ def mirror_rebuild(*, check_only: bool = False) -> MirrorReport:
     with _locked(root):
         expected_files: set[str] = set()
         skills = Skill.objects.filter(status=SkillStatus.ACTIVE).select_related("owner", "library")
-        for skill in skills.iterator(chunk_size=500):
-            report.skills += 1
-            segments = skill_segments(skill)
-            folder = safe_join(root, *segments)
-            rel_folder = "/".join(segments)
-            for rel, data in expected_tree(skill).items():
-                rel_path = f"{rel_folder}/{rel}"
-                expected_files.add(rel_path)
-                target = safe_join(folder, *rel.split("/"))
-                if not target.is_file():
-                    report.missing.append(rel_path)
-                elif target.read_bytes() != data:
-                    report.changed.append(rel_path)
-                else:
-                    continue
-                if not check_only:
-                    atomic_write(target, data)
-                    report.written.append(rel_path)
-            if not check_only and skill.mirror_path != rel_folder:
-                Skill.objects.filter(pk=skill.pk).update(mirror_path=rel_folder)
+        for chunk in chunks(skills.iterator(chunk_size=500), 500):
+            trees = expected_trees(chunk)
+            for skill in chunk:
+                report.skills += 1
+                _rebuild_one(root, skill, trees[skill.pk], report=report, expected_files=expected_files,
+                             check_only=check_only)
         report.unexpected = _unexpected_files(root, expected_files)
         if not check_only:
             for rel in report.unexpected:
@@ -273,6 +276,41 @@ def mirror_rebuild(*, check_only: bool = False) -> MirrorReport:
                 _remove_empty_parents(root, path.parent)
             Skill.objects.exclude(status=SkillStatus.ACTIVE).exclude(mirror_path="").update(mirror_path="")
     return report
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rebuild_one(root: Path, skill, tree: dict[str, bytes], *, report: MirrorReport,  # noqa: ANN001
+                 expected_files: set[str], check_only: bool) -> None:
+    from skills.models import Skill
+
+    segments = skill_segments(skill)
+    folder = safe_join(root, *segments)
+    rel_folder = "/".join(segments)
+    for rel, data in tree.items():
+        rel_path = f"{rel_folder}/{rel}"
+        expected_files.add(rel_path)
+        target = safe_join(folder, *rel.split("/"))
+        if not target.is_file():
+            report.missing.append(rel_path)
+        elif target.read_bytes() != data:
+            report.changed.append(rel_path)
+        else:
+            continue
+        if not check_only:
+            atomic_write(target, data)
+            report.written.append(rel_path)
+    if not check_only and skill.mirror_path != rel_folder:
+        Skill.objects.filter(pk=skill.pk).update(mirror_path=rel_folder)
 
 
 def _unexpected_files(root: Path, expected: set[str]) -> list[str]:

@@ -104,6 +104,7 @@ class Skill(models.Model):
         indexes = [
             models.Index(fields=["owner", "status"], name="skill_owner_status"),
             models.Index(fields=["library", "status"], name="skill_library_status"),
+            models.Index(fields=["identity_key"], name="skill_identity_key"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from skills.documents import (
     examples_to_json,
     render_content,
 )
-from skills.files import file_manifest, files_replace, files_restore
+from skills.files import check_files, file_manifest, files_replace, files_restore
 from skills.identity import identity_key, qualified_identity_key
 from skills.models import LIVE, Library, Skill, SkillStatus, SkillVersion, VersionOrigin
 from skills.naming import allocate_name, base_name
@@ -80,9 +81,9 @@ def _clean_content(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _identity_taken(*, skill: Skill, key: str) -> Skill | None:
-    query = Skill.objects.filter(LIVE, identity_key=key)
+    query = Skill.objects.filter(LIVE, identity_key=key).exclude(pk=skill.pk)
     query = query.filter(owner_id=skill.owner_id) if skill.owner_id else query.filter(library_id=skill.library_id)
-    return query.exclude(pk=skill.pk).first()
+    return query.only("pk", "name").order_by().first()
 
 
 def _assign_identity(skill: Skill, *, on_conflict: str) -> None:
@@ -102,14 +103,19 @@ def _assign_identity(skill: Skill, *, on_conflict: str) -> None:
         )
 
 
-def _write_version(*, skill: Skill, origin: str, author: Any, reason: str, manifest: Mapping[str, str]) -> SkillVersion:
-    """Snapshot the locked skill as its next version; the number comes from a guarded update."""
+def _write_version(
+    *, skill: Skill, origin: str, author: Any, reason: str, manifest: Mapping[str, str], fresh: bool = False
+) -> SkillVersion:
+    """Snapshot the locked skill as its next version; the number comes from a guarded update.
+
+    A row inserted in this transaction (`fresh`) is invisible to other writers, so its
+    version #1 needs no claim.
+    """
     content = content_of(skill)
-    number = skill.version_number + 1
-    claimed = Skill.objects.filter(pk=skill.pk, version_number=skill.version_number).update(
-        version_number=number
-    )
-    if claimed != 1 and skill.version_number != 0:
+    number = 1 if fresh else skill.version_number + 1
+    if not fresh and Skill.objects.filter(
+        pk=skill.pk, version_number=skill.version_number
+    ).update(version_number=number) != 1:
         raise ConcurrentModification(str(skill.pk))
     skill.version_number = number
     version = SkillVersion(
@@ -216,19 +222,18 @@ def skill_create(
 
 
 def _create_row(skill: Skill, *, files: Mapping[str, bytes], origin: str, author: Any, reason: str) -> Skill:
-    from skills.files import check_files
-
     check_files(files)
-    skill.content_hash = ""
+    manifest = {path: hashlib.sha256(bytes(data)).hexdigest() for path, data in files.items()}
+    skill.content_hash = content_hash(content=content_of(skill), files=manifest, status=skill.status)
     try:
         skill.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         raise InvalidInput(_validation_message(exc), extra={"fields": exc.message_dict}) from exc
+    skill.version_number = 1
     skill.save(force_insert=True)
-    manifest = files_replace(skill=skill, files=files) if files else {}
-    skill.content_hash = content_hash(content=content_of(skill), files=manifest, status=skill.status)
-    Skill.objects.filter(pk=skill.pk).update(content_hash=skill.content_hash)
-    _write_version(skill=skill, origin=origin, author=author, reason=reason, manifest=manifest)
+    if files:
+        files_replace(skill=skill, files=files)
+    _write_version(skill=skill, origin=origin, author=author, reason=reason, manifest=manifest, fresh=True)
     _after_commit(skill.pk)
     return skill
 
