@@ -8,7 +8,9 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        await self.send_json({"type": "hello", "authenticated": self.scope["user"].is_authenticated})
+        await self.send_json(
+            {"type": "hello", "authenticated": self.scope["user"].is_authenticated}
+        )
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         await self.send_json({"type": "pong", "echo": content})

@@ -10,7 +10,15 @@ from proxy.models import ApiKey
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are created with `manage.py create_api_key` (the secret is shown once); here they are revoked."""
 
-    list_display = ("prefix", "name", "owner", "can_act_for_users", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "prefix",
+        "name",
+        "owner",
+        "can_act_for_users",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("can_act_for_users",)
     search_fields = ("prefix", "name", "owner__username")
     readonly_fields = ("owner", "prefix", "created_at", "last_used_at", "revoked_at")
@@ -21,5 +29,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = queryset.filter(revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

@@ -38,12 +38,17 @@ def key_digest(secret: str) -> str:
     return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def api_key_create(*, owner: Any, name: str = "", can_act_for_users: bool = False) -> IssuedKey:
+def api_key_create(
+    *, owner: Any, name: str = "", can_act_for_users: bool = False
+) -> IssuedKey:
     """Issue a key for `owner`; the plaintext is returned once."""
     prefix = KEY_PREFIX + secrets.token_hex(4)
     secret = f"{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
-        owner=owner, name=name[:100], prefix=prefix, key_hash=key_digest(secret),
+        owner=owner,
+        name=name[:100],
+        prefix=prefix,
+        key_hash=key_digest(secret),
         can_act_for_users=can_act_for_users,
     )
     return IssuedKey(api_key=api_key, secret=secret)
@@ -62,7 +67,9 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
 def bearer_token(authorization: str) -> str:
     scheme, _, token = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed("Send your API key as 'Authorization: Bearer <key>'.")
+        raise AuthenticationFailed(
+            "Send your API key as 'Authorization: Bearer <key>'."
+        )
     return token.strip()
 
 
@@ -70,11 +77,18 @@ def api_key_authenticate(*, secret: str) -> ApiKey:
     """Return the live key matching `secret`, or raise AuthenticationFailed."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthenticationFailed("Incorrect API key provided.")
-    api_key = ApiKey.objects.select_related("owner").filter(key_hash=key_digest(secret)).first()
+    api_key = (
+        ApiKey.objects.select_related("owner")
+        .filter(key_hash=key_digest(secret))
+        .first()
+    )
     if api_key is None or api_key.revoked_at is not None or not api_key.owner.is_active:
         raise AuthenticationFailed("Incorrect API key provided.")
     now = timezone.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+    if (
+        api_key.last_used_at is None
+        or now - api_key.last_used_at > LAST_USED_RESOLUTION
+    ):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key

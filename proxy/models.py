@@ -14,7 +14,9 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
     )
     name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=16, unique=True, help_text="Shown to identify the key.")
+    prefix = models.CharField(
+        max_length=16, unique=True, help_text="Shown to identify the key."
+    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     can_act_for_users = models.BooleanField(
         default=False,
@@ -27,7 +29,9 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=~Q(key_hash=""), name="apikey_hash_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(key_hash=""), name="apikey_hash_not_empty"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -46,7 +46,15 @@ class SkillFileInline(admin.TabularInline):
 
 @admin.register(Skill)
 class SkillAdmin(ReadOnlyAdmin):
-    list_display = ("title", "name", "owner", "library", "version", "status", "updated_at")
+    list_display = (
+        "title",
+        "name",
+        "owner",
+        "library",
+        "version",
+        "status",
+        "updated_at",
+    )
     list_filter = ("status", "library")
     search_fields = ("id", "name", "title", "description", "owner__username")
     list_select_related = ("owner", "library")

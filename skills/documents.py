@@ -42,7 +42,9 @@ def clean_list(values: object) -> list[str]:
     return list(normalise_list(values))
 
 
-def document_for(*, skill_id: object, content: Mapping[str, Any], file_paths: Iterable[str]) -> SkillDocument:
+def document_for(
+    *, skill_id: object, content: Mapping[str, Any], file_paths: Iterable[str]
+) -> SkillDocument:
     return SkillDocument(
         name=content["name"],
         title=content["title"],
@@ -53,7 +55,9 @@ def document_for(*, skill_id: object, content: Mapping[str, Any], file_paths: It
         tags=tuple(content["tags"]),
         triggers=tuple(content["triggers"]),
         examples=tuple(
-            Example(input=e["input"], output=e.get("output", ""), notes=e.get("notes", ""))
+            Example(
+                input=e["input"], output=e.get("output", ""), notes=e.get("notes", "")
+            )
             for e in content["examples"]
         ),
         files=tuple(sorted(file_paths)),
@@ -61,8 +65,12 @@ def document_for(*, skill_id: object, content: Mapping[str, Any], file_paths: It
     )
 
 
-def render_content(*, skill_id: object, content: Mapping[str, Any], file_paths: Iterable[str]) -> str:
-    return render_skill_md(document_for(skill_id=skill_id, content=content, file_paths=file_paths))
+def render_content(
+    *, skill_id: object, content: Mapping[str, Any], file_paths: Iterable[str]
+) -> str:
+    return render_skill_md(
+        document_for(skill_id=skill_id, content=content, file_paths=file_paths)
+    )
 
 
 def content_of(skill: Any) -> dict[str, Any]:
@@ -70,7 +78,9 @@ def content_of(skill: Any) -> dict[str, Any]:
     return {field: getattr(skill, field) for field in CONTENT_FIELDS}
 
 
-def content_hash(*, content: Mapping[str, Any], files: Mapping[str, str], status: str) -> str:
+def content_hash(
+    *, content: Mapping[str, Any], files: Mapping[str, str], status: str
+) -> str:
     payload = json.dumps(
         {"content": dict(content), "files": dict(files), "status": status},
         sort_keys=True,

@@ -8,11 +8,19 @@ from pathlib import Path
 
 from django.db.models import QuerySet
 
-from skills.mirror import atomic_write, chunks, expected_trees, safe_join, skill_segments
+from skills.mirror import (
+    atomic_write,
+    chunks,
+    expected_trees,
+    safe_join,
+    skill_segments,
+)
 from skills.models import Skill
 
 
-def export_entries(skills: QuerySet[Skill], *, flat: bool) -> Iterator[tuple[str, bytes]]:
+def export_entries(
+    skills: QuerySet[Skill], *, flat: bool
+) -> Iterator[tuple[str, bytes]]:
     """(relative path, bytes) of every exported file; flat puts each skill at <slug>/."""
     rows = skills.select_related("owner", "library").iterator(chunk_size=200)
     for chunk in chunks(rows, 200):

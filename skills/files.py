@@ -46,7 +46,9 @@ def file_manifest(skill: Skill) -> dict[str, str]:
 def files_replace(*, skill: Skill, files: Mapping[str, bytes]) -> dict[str, str]:
     """Make the skill's file set exactly `files`; return the new manifest."""
     check_files(files)
-    manifest = {path: blob_store(bytes(content)).sha256 for path, content in files.items()}
+    manifest = {
+        path: blob_store(bytes(content)).sha256 for path, content in files.items()
+    }
     files_restore(skill=skill, manifest=manifest)
     return manifest
 
@@ -60,7 +62,9 @@ def files_restore(*, skill: Skill, manifest: Mapping[str, str]) -> None:
     for path, digest in manifest.items():
         if current.get(path) == digest:
             continue
-        SkillFile.objects.update_or_create(skill=skill, path=path, defaults={"blob_id": digest})
+        SkillFile.objects.update_or_create(
+            skill=skill, path=path, defaults={"blob_id": digest}
+        )
 
 
 def file_contents(skill: Skill) -> dict[str, bytes]:

@@ -48,7 +48,13 @@ class ImportReport:
 
     @property
     def seen(self) -> int:
-        return len(self.created) + len(self.updated) + len(self.unchanged) + len(self.skipped) + len(self.errors)
+        return (
+            len(self.created)
+            + len(self.updated)
+            + len(self.unchanged)
+            + len(self.skipped)
+            + len(self.errors)
+        )
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,11 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"library {self.library.slug}" if self.library else f"user {self.owner.get_username()}"
+        return (
+            f"library {self.library.slug}"
+            if self.library
+            else f"user {self.owner.get_username()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,11 +83,17 @@ class ImportOptions:
 
 def derived_id(*, target: Target, key: str) -> uuid.UUID:
     """A stable id for a skill without a usable one, so re-imports find it again."""
-    container = f"library:{target.library.slug}" if target.library else f"user:{target.owner.pk}"
+    container = (
+        f"library:{target.library.slug}"
+        if target.library
+        else f"user:{target.owner.pk}"
+    )
     return uuid.uuid5(IMPORT_NAMESPACE, f"{container}:{key}")
 
 
-def _skill_id(folder: SkillFolder, *, target: Target, rel_key: str, keep_ids: bool) -> tuple[uuid.UUID, str | None]:
+def _skill_id(
+    folder: SkillFolder, *, target: Target, rel_key: str, keep_ids: bool
+) -> tuple[uuid.UUID, str | None]:
     source_id = folder.document.id.strip()
     if keep_ids and source_id:
         try:
@@ -87,7 +103,9 @@ def _skill_id(folder: SkillFolder, *, target: Target, rel_key: str, keep_ids: bo
     return derived_id(target=target, key=rel_key), None
 
 
-def _fields(folder: SkillFolder, *, source_id: str | None, source: str) -> dict[str, Any]:
+def _fields(
+    folder: SkillFolder, *, source_id: str | None, source: str
+) -> dict[str, Any]:
     doc = folder.document
     metadata = dict(doc.extra)
     title = " ".join(doc.title.split()) or doc.name
@@ -117,15 +135,27 @@ class _Parsed:
     source_id: str | None
 
 
-def _import_one(parsed: _Parsed, *, existing: Skill | None, options: ImportOptions,
-                report: ImportReport) -> uuid.UUID | None:
+def _import_one(
+    parsed: _Parsed,
+    *,
+    existing: Skill | None,
+    options: ImportOptions,
+    report: ImportReport,
+) -> uuid.UUID | None:
     folder, target, skill_id = parsed.folder, parsed.target, parsed.skill_id
     source = str(folder.path)
     fields = _fields(folder, source_id=parsed.source_id, source=source)
     files = folder.files if options.include_files else None
     if existing is not None:
-        if existing.owner_id != getattr(target.owner, "pk", None) or existing.library_id != getattr(target.library, "pk", None):
-            report.errors.append((source, f"id {skill_id} already belongs to another owner; not imported"))
+        if existing.owner_id != getattr(
+            target.owner, "pk", None
+        ) or existing.library_id != getattr(target.library, "pk", None):
+            report.errors.append(
+                (
+                    source,
+                    f"id {skill_id} already belongs to another owner; not imported",
+                )
+            )
             return None
         fields.pop("name")  # keep the folder name the skill already has
         before = existing.content_hash
@@ -136,20 +166,43 @@ def _import_one(parsed: _Parsed, *, existing: Skill | None, options: ImportOptio
             report.unchanged.append(str(skill_id))
             return None
         if not options.overwrite:
-            report.skipped.append((source, f"exists as {existing.name} with other content; use --overwrite"))
+            report.skipped.append(
+                (
+                    source,
+                    f"exists as {existing.name} with other content; use --overwrite",
+                )
+            )
             return None
-        updated = skill_update(skill_id=skill_id, origin=VersionOrigin.IMPORT, files=files,
-                               reason=f"Re-imported from {source}", **fields)
-        (report.updated if updated.content_hash != before else report.unchanged).append(str(skill_id))
+        updated = skill_update(
+            skill_id=skill_id,
+            origin=VersionOrigin.IMPORT,
+            files=files,
+            reason=f"Re-imported from {source}",
+            **fields,
+        )
+        (report.updated if updated.content_hash != before else report.unchanged).append(
+            str(skill_id)
+        )
         return skill_id
     skill = skill_create(
-        owner=target.owner, library=target.library, skill_id=skill_id, files=files,
-        origin=VersionOrigin.IMPORT, reason=f"Imported from {source}",
-        provenance={"kind": "import", "source": source, "format": folder.document.format},
-        on_identity_conflict="qualify", **fields,
+        owner=target.owner,
+        library=target.library,
+        skill_id=skill_id,
+        files=files,
+        origin=VersionOrigin.IMPORT,
+        reason=f"Imported from {source}",
+        provenance={
+            "kind": "import",
+            "source": source,
+            "format": folder.document.format,
+        },
+        on_identity_conflict="qualify",
+        **fields,
     )
     if "~" in skill.identity_key:
-        report.notes.append((source, "same description as another live skill; kept as a separate skill"))
+        report.notes.append(
+            (source, "same description as another live skill; kept as a separate skill")
+        )
     report.created.append(str(skill.pk))
     report.files += len(folder.files)
     return skill.pk
@@ -176,13 +229,19 @@ def import_folders(
     return report
 
 
-def _import_batch(batch: list[tuple[Path, str, Target]], *, options: ImportOptions, report: ImportReport,
-                  progress: Callable[[int], None] | None) -> None:
+def _import_batch(
+    batch: list[tuple[Path, str, Target]],
+    *,
+    options: ImportOptions,
+    report: ImportReport,
+    progress: Callable[[int], None] | None,
+) -> None:
     parsed: list[_Parsed] = []
     for path, rel_key, target in batch:
         try:
             folder = read_folder(
-                path, include_files=options.include_files,
+                path,
+                include_files=options.include_files,
                 max_file_bytes=settings.AUTOSKILL_MAX_FILE_BYTES,
                 max_files=settings.AUTOSKILL_MAX_SKILL_FILES,
             )
@@ -192,32 +251,51 @@ def _import_batch(batch: list[tuple[Path, str, Target]], *, options: ImportOptio
                 progress(1)
             continue
         report.notes.extend((str(path), note) for note in folder.notes)
-        skill_id, source_id = _skill_id(folder, target=target, rel_key=rel_key, keep_ids=options.keep_ids)
+        skill_id, source_id = _skill_id(
+            folder, target=target, rel_key=rel_key, keep_ids=options.keep_ids
+        )
         if skill_id in report.sources:
-            report.errors.append((str(path), f"id {skill_id} was already imported from {report.sources[skill_id]}"))
+            report.errors.append(
+                (
+                    str(path),
+                    f"id {skill_id} was already imported from {report.sources[skill_id]}",
+                )
+            )
             if progress:
                 progress(1)
             continue
         report.sources[skill_id] = str(path)
-        parsed.append(_Parsed(folder=folder, target=target, skill_id=skill_id, source_id=source_id))
+        parsed.append(
+            _Parsed(
+                folder=folder, target=target, skill_id=skill_id, source_id=source_id
+            )
+        )
     existing = Skill.objects.in_bulk([item.skill_id for item in parsed])
     touched: list[uuid.UUID] = []
     with mirror.deferred(), transaction.atomic():
         for item in parsed:
             try:
-                with transaction.atomic():
-                    skill_id = _import_one(item, existing=existing.get(item.skill_id), options=options,
-                                           report=report)
+                # Each service call runs in its own savepoint, so a failure undoes only this skill.
+                skill_id = _import_one(
+                    item,
+                    existing=existing.get(item.skill_id),
+                    options=options,
+                    report=report,
+                )
                 if skill_id is not None:
                     touched.append(skill_id)
             except (ApplicationError, ValidationError) as exc:
-                report.errors.append((str(item.folder.path), str(getattr(exc, "message", exc))))
+                report.errors.append(
+                    (str(item.folder.path), str(getattr(exc, "message", exc)))
+                )
             if progress:
                 progress(1)
     mirror.mirror_skills(touched)
 
 
-def plan_tree(root: Path, *, target: Target, max_depth: int) -> list[tuple[Path, str, Target]]:
+def plan_tree(
+    root: Path, *, target: Target, max_depth: int
+) -> list[tuple[Path, str, Target]]:
     """Every skill folder under `root`, keyed by its path relative to the root."""
     plan = []
     for folder in discover(root, max_depth=max_depth):
@@ -236,35 +314,65 @@ def library_slug_for(folder_name: str) -> str:
     return slug
 
 
-def plan_skillbank(root: Path, *, max_depth: int, report: ImportReport) -> list[tuple[Path, str, Target]]:
+def plan_skillbank(
+    root: Path, *, max_depth: int, report: ImportReport
+) -> list[tuple[Path, str, Target]]:
     """Map an original SkillBank: Users/<uid>/ to users, Common/ to libraries."""
     plan: list[tuple[Path, str, Target]] = []
     users_dir, common_dir = root / mirror.USERS_DIR, root / mirror.COMMON_DIR
     if not users_dir.is_dir() and not common_dir.is_dir():
-        raise ApplicationError(f"{root} has neither Users/ nor Common/; is it a SkillBank?")
+        raise ApplicationError(
+            f"{root} has neither Users/ nor Common/; is it a SkillBank?"
+        )
     for entry in sorted(root.iterdir()):
-        if entry.name not in (mirror.USERS_DIR, mirror.COMMON_DIR) and entry.is_dir() and not entry.name.startswith("."):
+        if (
+            entry.name not in (mirror.USERS_DIR, mirror.COMMON_DIR)
+            and entry.is_dir()
+            and not entry.name.startswith(".")
+        ):
             if any(discover(entry, max_depth=max_depth)):
-                report.skipped.append((str(entry), "not part of the SkillBank layout; import it with --library"))
+                report.skipped.append(
+                    (
+                        str(entry),
+                        "not part of the SkillBank layout; import it with --library",
+                    )
+                )
     if users_dir.is_dir():
-        for user_dir in sorted(p for p in users_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for user_dir in sorted(
+            p for p in users_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             try:
                 owner = _user_for(user_dir.name, report=report)
             except ValidationError as exc:
-                report.errors.append((str(user_dir), f"user name {user_dir.name!r}: {' '.join(exc.messages)}"))
+                report.errors.append(
+                    (
+                        str(user_dir),
+                        f"user name {user_dir.name!r}: {' '.join(exc.messages)}",
+                    )
+                )
                 continue
-            plan.extend(plan_tree(user_dir, target=Target(owner=owner), max_depth=max_depth))
+            plan.extend(
+                plan_tree(user_dir, target=Target(owner=owner), max_depth=max_depth)
+            )
     if common_dir.is_dir():
         common = library_get_or_create(slug=common_library_slug(), name="Common")
-        for entry in sorted(p for p in common_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in sorted(
+            p for p in common_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             if entry.is_symlink():
                 report.skipped.append((str(entry), "symbolic link; not followed"))
             elif (entry / "SKILL.md").is_file():
                 plan.append((entry, entry.name, Target(library=common)))
             else:
-                library = library_get_or_create(slug=library_slug_for(entry.name), name=entry.name)
+                library = library_get_or_create(
+                    slug=library_slug_for(entry.name), name=entry.name
+                )
                 report.libraries.add(library.slug)
-                plan.extend(plan_tree(entry, target=Target(library=library), max_depth=max_depth))
+                plan.extend(
+                    plan_tree(
+                        entry, target=Target(library=library), max_depth=max_depth
+                    )
+                )
     return plan
 
 

@@ -73,7 +73,13 @@ def user_segment(username: str, user_id: int) -> str:
 
 
 def _checked_segment(segment: str) -> str:
-    if not segment or segment in (".", "..") or "/" in segment or "\\" in segment or "\x00" in segment:
+    if (
+        not segment
+        or segment in (".", "..")
+        or "/" in segment
+        or "\\" in segment
+        or "\x00" in segment
+    ):
         raise UnsafePath(f"Unsafe path segment {segment!r}.")
     return segment
 
@@ -82,7 +88,10 @@ def safe_join(root: Path, *segments: str) -> Path:
     """Join validated segments and prove the result is still inside `root`."""
     path = root.joinpath(*(_checked_segment(s) for s in segments))
     resolved_root = root.resolve()
-    if not path.resolve().is_relative_to(resolved_root) or path.resolve() == resolved_root:
+    if (
+        not path.resolve().is_relative_to(resolved_root)
+        or path.resolve() == resolved_root
+    ):
         raise UnsafePath(f"{path} is outside the SkillBank root.")
     return path
 
@@ -92,7 +101,11 @@ def skill_segments(skill) -> tuple[str, ...]:  # noqa: ANN001 - a Skill row
     from skills.naming import common_library_slug
 
     if skill.owner_id:
-        return (USERS_DIR, user_segment(skill.owner.get_username(), skill.owner_id), skill.name)
+        return (
+            USERS_DIR,
+            user_segment(skill.owner.get_username(), skill.owner_id),
+            skill.name,
+        )
     if skill.library.slug == common_library_slug():
         return (COMMON_DIR, skill.name)
     return (COMMON_DIR, skill.library.slug, skill.name)
@@ -101,7 +114,11 @@ def skill_segments(skill) -> tuple[str, ...]:  # noqa: ANN001 - a Skill row
 def atomic_write(path: Path, data: bytes) -> bool:
     """Write `data` unless the file already holds it; return whether it was written."""
     try:
-        if path.is_file() and not path.is_symlink() and path.stat().st_size == len(data):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and path.stat().st_size == len(data)
+        ):
             if path.read_bytes() == data:
                 return False
     except OSError:
@@ -124,11 +141,19 @@ def expected_trees(skills: list) -> dict[object, dict[str, bytes]]:
     from skills.models import SkillFile, SkillVersion
 
     ids = [skill.pk for skill in skills]
-    trees: dict[object, dict[str, bytes]] = {skill.pk: {"SKILL.md": b""} for skill in skills}
-    latest = SkillVersion.objects.filter(skill_id__in=ids, number=F("skill__version_number"))
-    for skill_id, skill_md in latest.values_list("skill_id", "skill_md").iterator(chunk_size=500):
+    trees: dict[object, dict[str, bytes]] = {
+        skill.pk: {"SKILL.md": b""} for skill in skills
+    }
+    latest = SkillVersion.objects.filter(
+        skill_id__in=ids, number=F("skill__version_number")
+    )
+    for skill_id, skill_md in latest.values_list("skill_id", "skill_md").iterator(
+        chunk_size=500
+    ):
         trees[skill_id]["SKILL.md"] = skill_md.encode("utf-8")
-    files = SkillFile.objects.filter(skill_id__in=ids).values_list("skill_id", "path", "blob__content")
+    files = SkillFile.objects.filter(skill_id__in=ids).values_list(
+        "skill_id", "path", "blob__content"
+    )
     for skill_id, path, content in files.iterator(chunk_size=200):
         trees[skill_id][path] = bytes(content)
     return trees
@@ -173,7 +198,9 @@ def _remove_folder(root: Path, rel: str) -> None:
 
 def _remove_empty_parents(root: Path, folder: Path) -> None:
     keep = {root.resolve(), (root / USERS_DIR).resolve(), (root / COMMON_DIR).resolve()}
-    while folder.resolve() not in keep and folder.resolve().is_relative_to(root.resolve()):
+    while folder.resolve() not in keep and folder.resolve().is_relative_to(
+        root.resolve()
+    ):
         try:
             folder.rmdir()
         except OSError:
@@ -223,7 +250,9 @@ def mirror_skills(skill_ids: Iterable[object], *, chunk: int = 200) -> None:
     with _locked(root):
         for start in range(0, len(ids), chunk):
             skills = list(
-                Skill.objects.select_related("owner", "library").filter(pk__in=ids[start : start + chunk])
+                Skill.objects.select_related("owner", "library").filter(
+                    pk__in=ids[start : start + chunk]
+                )
             )
             trees = expected_trees(skills)
             moved = []
@@ -258,13 +287,21 @@ def mirror_rebuild(*, check_only: bool = False) -> MirrorReport:
     report = MirrorReport()
     with _locked(root):
         expected_files: set[str] = set()
-        skills = Skill.objects.filter(status=SkillStatus.ACTIVE).select_related("owner", "library")
+        skills = Skill.objects.filter(status=SkillStatus.ACTIVE).select_related(
+            "owner", "library"
+        )
         for chunk in chunks(skills.iterator(chunk_size=500), 500):
             trees = expected_trees(chunk)
             for skill in chunk:
                 report.skills += 1
-                _rebuild_one(root, skill, trees[skill.pk], report=report, expected_files=expected_files,
-                             check_only=check_only)
+                _rebuild_one(
+                    root,
+                    skill,
+                    trees[skill.pk],
+                    report=report,
+                    expected_files=expected_files,
+                    check_only=check_only,
+                )
         report.unexpected = _unexpected_files(root, expected_files)
         if not check_only:
             for rel in report.unexpected:
@@ -274,7 +311,9 @@ def mirror_rebuild(*, check_only: bool = False) -> MirrorReport:
                 elif path.is_dir():
                     shutil.rmtree(path)
                 _remove_empty_parents(root, path.parent)
-            Skill.objects.exclude(status=SkillStatus.ACTIVE).exclude(mirror_path="").update(mirror_path="")
+            Skill.objects.exclude(status=SkillStatus.ACTIVE).exclude(
+                mirror_path=""
+            ).update(mirror_path="")
     return report
 
 
@@ -289,8 +328,15 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _rebuild_one(root: Path, skill, tree: dict[str, bytes], *, report: MirrorReport,  # noqa: ANN001
-                 expected_files: set[str], check_only: bool) -> None:
+def _rebuild_one(
+    root: Path,
+    skill,
+    tree: dict[str, bytes],
+    *,
+    report: MirrorReport,  # noqa: ANN001
+    expected_files: set[str],
+    check_only: bool,
+) -> None:
     from skills.models import Skill
 
     segments = skill_segments(skill)
@@ -320,7 +366,9 @@ def _unexpected_files(root: Path, expected: set[str]) -> list[str]:
         if not base.exists():
             continue
         for dirpath, dirnames, filenames in os.walk(base):
-            for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            for name in filenames + [
+                d for d in dirnames if (Path(dirpath) / d).is_symlink()
+            ]:
                 rel = (Path(dirpath) / name).relative_to(root).as_posix()
                 if rel not in expected and not name.startswith(".mirror"):
                     unexpected.append(rel)

@@ -8,7 +8,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from skills.validators import validate_library_slug, validate_resource_path, validate_skill_name
+from skills.validators import (
+    validate_library_slug,
+    validate_resource_path,
+    validate_skill_name,
+)
 
 LIVE = ~Q(status="archived")
 
@@ -16,7 +20,9 @@ LIVE = ~Q(status="archived")
 class Library(models.Model):
     """A shared skill collection, read-only for everyone but curators."""
 
-    slug = models.CharField(max_length=64, unique=True, validators=[validate_library_slug])
+    slug = models.CharField(
+        max_length=64, unique=True, validators=[validate_library_slug]
+    )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -26,7 +32,9 @@ class Library(models.Model):
         ordering = ["slug"]
         verbose_name_plural = "libraries"
         constraints = [
-            models.CheckConstraint(condition=~Q(slug=""), name="library_slug_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(slug=""), name="library_slug_not_empty"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -89,11 +97,14 @@ class Skill(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(
-        default=dict, blank=True, help_text="Extra frontmatter (license, compatibility, ...)."
+        default=dict,
+        blank=True,
+        help_text="Extra frontmatter (license, compatibility, ...).",
     )
     content_hash = models.CharField(max_length=64, blank=True)
     version_number = models.PositiveIntegerField(
-        default=0, help_text="Number of the latest SkillVersion; allocated under a lock."
+        default=0,
+        help_text="Number of the latest SkillVersion; allocated under a lock.",
     )
     mirror_path = models.CharField(max_length=500, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -169,9 +180,12 @@ class SkillVersion(models.Model):
     metadata = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=SkillStatus.choices)
     owner_label = models.CharField(
-        max_length=200, help_text="Who owned the skill at this version (user or library)."
+        max_length=200,
+        help_text="Who owned the skill at this version (user or library).",
     )
-    files = models.JSONField(default=dict, help_text="Resource manifest: path -> sha256.")
+    files = models.JSONField(
+        default=dict, help_text="Resource manifest: path -> sha256."
+    )
     skill_md = models.TextField()
     content_hash = models.CharField(max_length=64)
     origin = models.CharField(max_length=16, choices=VersionOrigin.choices)
@@ -188,8 +202,12 @@ class SkillVersion(models.Model):
     class Meta:
         ordering = ["skill", "-number"]
         constraints = [
-            models.UniqueConstraint(fields=["skill", "number"], name="skillversion_unique_number"),
-            models.CheckConstraint(condition=Q(number__gte=1), name="skillversion_number_positive"),
+            models.UniqueConstraint(
+                fields=["skill", "number"], name="skillversion_unique_number"
+            ),
+            models.CheckConstraint(
+                condition=Q(number__gte=1), name="skillversion_number_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -197,7 +215,9 @@ class SkillVersion(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
-            raise ValueError("SkillVersion rows are immutable; write a new version instead.")
+            raise ValueError(
+                "SkillVersion rows are immutable; write a new version instead."
+            )
         super().save(*args, **kwargs)
 
 
@@ -212,7 +232,9 @@ class FileBlob(models.Model):
     class Meta:
         ordering = ["sha256"]
         constraints = [
-            models.CheckConstraint(condition=Q(size__gte=0), name="fileblob_size_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(size__gte=0), name="fileblob_size_nonnegative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -230,7 +252,9 @@ class SkillFile(models.Model):
     class Meta:
         ordering = ["skill", "path"]
         constraints = [
-            models.UniqueConstraint(fields=["skill", "path"], name="skillfile_unique_path"),
+            models.UniqueConstraint(
+                fields=["skill", "path"], name="skillfile_unique_path"
+            ),
             models.CheckConstraint(
                 condition=Q(path__startswith="scripts/")
                 | Q(path__startswith="references/")
@@ -257,7 +281,9 @@ class SkillUsage(models.Model):
     last_relevant_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     recent_queries = models.JSONField(
-        default=dict, blank=True, help_text="query key -> epoch ms, for the de-duplication window."
+        default=dict,
+        blank=True,
+        help_text="query key -> epoch ms, for the de-duplication window.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -265,8 +291,13 @@ class SkillUsage(models.Model):
     class Meta:
         ordering = ["user", "-retrieved"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "skill"], name="skillusage_unique_user_skill"),
-            models.CheckConstraint(condition=Q(relevant__lte=F("retrieved")), name="skillusage_relevant_le_retrieved"),
+            models.UniqueConstraint(
+                fields=["user", "skill"], name="skillusage_unique_user_skill"
+            ),
+            models.CheckConstraint(
+                condition=Q(relevant__lte=F("retrieved")),
+                name="skillusage_relevant_le_retrieved",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,11 @@ def base_name(*, name: str = "", title: str = "", description: str = "") -> str:
 
 
 def _container(*, owner_id: int | None, library: Library | None, exclude_id: object):
-    query = Skill.objects.filter(owner_id=owner_id) if owner_id else Skill.objects.filter(library=library)
+    query = (
+        Skill.objects.filter(owner_id=owner_id)
+        if owner_id
+        else Skill.objects.filter(library=library)
+    )
     return query.exclude(pk=exclude_id) if exclude_id is not None else query
 
 
@@ -33,7 +37,11 @@ def _candidates(base: str, start: int, count: int) -> list[str]:
 
 
 def allocate_name(
-    *, base: str, owner_id: int | None, library: Library | None, exclude_id: object = None
+    *,
+    base: str,
+    owner_id: int | None,
+    library: Library | None,
+    exclude_id: object = None,
 ) -> str:
     """Return `base`, or `base-2`, `base-3`, ... whichever is free in the container.
 
@@ -48,7 +56,9 @@ def allocate_name(
         taken = set(existing.filter(name__in=names).values_list("name", flat=True))
         if is_common:
             # Direct Common skills share the Common/ folder with library folders.
-            taken |= set(Library.objects.filter(slug__in=names).values_list("slug", flat=True))
+            taken |= set(
+                Library.objects.filter(slug__in=names).values_list("slug", flat=True)
+            )
         for name in names:
             if name not in taken:
                 return name

@@ -12,8 +12,30 @@ from skills.validators import RESOURCE_ROOTS, resource_path_problem
 
 SKIPPED_DIRS = {"__pycache__", "node_modules"}
 SCRIPT_SUFFIXES = {
-    ".py", ".sh", ".bash", ".js", ".mjs", ".cjs", ".ts", ".rb", ".go", ".java", ".cs",
-    ".php", ".pl", ".ps1", ".bat", ".r", ".lua", ".rs", ".c", ".cc", ".cpp", ".h", ".swift", ".kt",
+    ".py",
+    ".sh",
+    ".bash",
+    ".js",
+    ".mjs",
+    ".cjs",
+    ".ts",
+    ".rb",
+    ".go",
+    ".java",
+    ".cs",
+    ".php",
+    ".pl",
+    ".ps1",
+    ".bat",
+    ".r",
+    ".lua",
+    ".rs",
+    ".c",
+    ".cc",
+    ".cpp",
+    ".h",
+    ".swift",
+    ".kt",
 }
 TEXT_SUFFIXES = {".md", ".txt", ".rst", ".markdown", ".adoc"}
 
@@ -49,14 +71,19 @@ def discover(root: Path, *, max_depth: int = 6) -> Iterator[Path]:
             dirnames[:] = []
             continue
         dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d not in SKIPPED_DIRS and not (current / d).is_symlink()
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and d not in SKIPPED_DIRS
+            and not (current / d).is_symlink()
         )
 
 
 def _read_bytes(path: Path, *, limit: int) -> bytes:
     if path.is_symlink():
-        raise SkillReadError(f"{path.name} is a symbolic link; links are never followed.")
+        raise SkillReadError(
+            f"{path.name} is a symbolic link; links are never followed."
+        )
     size = path.stat().st_size
     if size > limit:
         raise SkillReadError(f"{path.name} is {size} bytes; the limit is {limit}.")
@@ -77,7 +104,9 @@ def _resource_path(rel: PurePosixPath, data: bytes) -> str:
     return f"{root}/{rel.as_posix()}"
 
 
-def read_folder(folder: Path, *, include_files: bool, max_file_bytes: int, max_files: int) -> SkillFolder:
+def read_folder(
+    folder: Path, *, include_files: bool, max_file_bytes: int, max_files: int
+) -> SkillFolder:
     """Parse a skill folder; a broken SKILL.md raises, a bad resource is skipped with a note."""
     skill_md = folder / "SKILL.md"
     try:
@@ -89,7 +118,9 @@ def read_folder(folder: Path, *, include_files: bool, max_file_bytes: int, max_f
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SkillReadError(f"SKILL.md is not UTF-8 ({exc.reason} at byte {exc.start}).") from exc
+        raise SkillReadError(
+            f"SKILL.md is not UTF-8 ({exc.reason} at byte {exc.start})."
+        ) from exc
     try:
         document = parse_skill_md(text, fallback_name=folder.name)
     except SkillMdError as exc:
@@ -105,10 +136,16 @@ def _collect_files(result: SkillFolder, *, max_file_bytes: int, max_files: int) 
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         current = Path(dirpath)
         for name in list(dirnames):
-            if name.startswith(".") or name in SKIPPED_DIRS or (current / name).is_symlink():
+            if (
+                name.startswith(".")
+                or name in SKIPPED_DIRS
+                or (current / name).is_symlink()
+            ):
                 dirnames.remove(name)
                 if (current / name).is_symlink():
-                    result.notes.append(f"skipped linked folder {(current / name).relative_to(folder)}")
+                    result.notes.append(
+                        f"skipped linked folder {(current / name).relative_to(folder)}"
+                    )
         dirnames.sort()
         for name in sorted(filenames):
             path = current / name

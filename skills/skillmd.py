@@ -22,15 +22,14 @@ from skills.skillmd_yaml import (
     SkillMdError,
     decode_extra,
     encode_extra,
-    find_heading,
+    fallback_description,
     first_h1,
+    legacy_sections,
     load_frontmatter,
     paragraph_after,
     quote,
     scalar_text,
-    skip_head,
     split_frontmatter,
-    tail_start,
 )
 
 __all__ = [
@@ -133,7 +132,7 @@ def _fold_case(text: str) -> str:
 
 
 def normalise_list(values: object) -> tuple[str, ...]:
-    """Strip, drop blanks and case-insensitive duplicates, keeping the first spelling."""
+    """Strip, drop blanks and case-insensitive repeats; the first spelling wins."""
     if values is None:
         return ()
     if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
@@ -141,20 +140,20 @@ def normalise_list(values: object) -> tuple[str, ...]:
     seen: set[str] = set()
     result: list[str] = []
     for item in values:
-        text = _clean(scalar_text(item)).strip()
+        text = _clean(item).strip()
         if text and text.casefold() not in seen:
             seen.add(text.casefold())
             result.append(text)
     return tuple(result)
 
 
-def _clean(text: str) -> str:
+def _clean(value: object) -> str:
     """Drop lone surrogates: they cannot be written as UTF-8 to a file or database."""
-    return "".join(ch for ch in text if not 0xD800 <= ord(ch) <= 0xDFFF)
+    return "".join(ch for ch in scalar_text(value) if not 0xD800 <= ord(ch) <= 0xDFFF)
 
 
 def _title_value(title: object) -> str:
-    text = _clean(scalar_text(title))
+    text = _clean(title)
     if any(ch in _LINE_BREAKS for ch in text):
         return " ".join(text.split())
     return text.strip()
@@ -191,9 +190,9 @@ def render_skill_md(doc: SkillDocument) -> str:
     top, plain, encoded = encode_extra(doc.extra)
     lines += [f"{key}: {quote(value)}" for key, value in top]
     lines.append("metadata:")
-    if doc.id.strip():
-        lines.append(f"  id: {quote(doc.id.strip())}")
-    lines.append(f"  version: {quote(doc.version.strip() or _DEFAULT_VERSION)}")
+    if _clean(doc.id).strip():
+        lines.append(f"  id: {quote(_clean(doc.id).strip())}")
+    lines.append(f"  version: {quote(_clean(doc.version).strip() or _DEFAULT_VERSION)}")
     if title:
         lines.append(f"  title: {quote(title)}")
     for key, values in (("tags", tags), ("triggers", triggers)):
@@ -212,6 +211,9 @@ def render_skill_md(doc: SkillDocument) -> str:
     if encoded:
         lines.append(f"  {JSON_KEY}:")
         lines += [f"    {quote(key)}: {quote(value)}" for key, value in encoded]
+    # Layout hints, written only when the body alone is ambiguous: a cut or blank
+    # summary hides where the description ends, and the file may end in only one
+    # newline, so trailing line breaks of the last section are stored here.
     if summary != description:
         lines.append(f"  {DESC_LENGTH_KEY}: {quote(str(len(description)))}")
     if suffix:
@@ -237,7 +239,8 @@ def _summary(description: str) -> str:
 
 def _clean_examples(examples: Iterable[Example]) -> tuple[Example, ...]:
     cleaned = (
-        Example(_clean(ex.input), _clean(ex.output), _clean(ex.notes)) for ex in examples
+        Example(_clean(ex.input), _clean(ex.output), _clean(ex.notes))
+        for ex in examples
     )
     return tuple(ex for ex in cleaned if ex.input.strip())
 
@@ -285,25 +288,11 @@ def parse_skill_md(text: str, *, fallback_name: str = "") -> SkillDocument:
     A file that opens with ``---`` but never closes it is an error rather than
     plain body text: silently reading YAML as instructions would hide the mistake.
     """
-    text = text.removeprefix("\ufeff")
-    yaml_text, rest = split_frontmatter(text)
-    data: dict[str, Any] = {}
-    if yaml_text is not None:
-        loaded = load_frontmatter(yaml_text, first_line=2)
-        if isinstance(loaded, dict):
-            data = {scalar_text(k): v for k, v in loaded.items()}
-        elif loaded is not None:
-            kind = "a list" if isinstance(loaded, list) else f"the scalar {loaded!r}"
-            raise SkillMdError(
-                "SKILL.md frontmatter must be a YAML mapping of keys to values "
-                f"(like 'name: my-skill'), but it is {kind}."
-            )
+    data, rest = _read_frontmatter(text.removeprefix("\ufeff"))
     raw_meta = data.get("metadata")
-    meta = (
-        {scalar_text(k): v for k, v in raw_meta.items()}
-        if isinstance(raw_meta, dict)
-        else {}
-    )
+    meta: dict[str, Any] = {}
+    if isinstance(raw_meta, dict):
+        meta = {scalar_text(k): v for k, v in raw_meta.items()}
     if any(key in meta for key in _OURS_KEYS):
         fmt = "autoskill"
     elif any(key in data for key in _LEGACY_KEYS):
@@ -340,9 +329,9 @@ def parse_skill_md(text: str, *, fallback_name: str = "") -> SkillDocument:
         description = fm_description.strip() or paragraph_after(lines, h1) or title
         instructions = body
     else:
-        description = _fallback_description(fm_description, lines, h1, title)
-        instructions, body_files = _legacy_instructions(lines, h1, title, description)
-        files = files or body_files
+        description = fallback_description(fm_description, lines, h1, title)
+        instructions, body_files = legacy_sections(lines, h1, title, description)
+        files = files or normalise_list(body_files)
         legacy_prompt = data.get("prompt", data.get("instructions"))
         if fmt == "legacy" and scalar_text(legacy_prompt).strip():
             instructions = scalar_text(legacy_prompt).strip()
@@ -365,6 +354,18 @@ def parse_skill_md(text: str, *, fallback_name: str = "") -> SkillDocument:
     )
 
 
+def _read_frontmatter(text: str) -> tuple[dict[str, Any], str]:
+    yaml_text, rest = split_frontmatter(text)
+    loaded = None if yaml_text is None else load_frontmatter(yaml_text, first_line=2)
+    if loaded is None or isinstance(loaded, dict):
+        return {scalar_text(k): v for k, v in (loaded or {}).items()}, rest
+    kind = "a list" if isinstance(loaded, list) else f"the scalar {loaded!r}"
+    raise SkillMdError(
+        "SKILL.md frontmatter must be a YAML mapping of keys to values "
+        f"(like 'name: my-skill'), but it is {kind}."
+    )
+
+
 def _decode_exact(
     rest: str, heading: str, fm_description: str, meta: Mapping[str, Any], tail: str
 ) -> tuple[str, str] | None:
@@ -376,7 +377,7 @@ def _decode_exact(
     if not body.startswith(h1):
         return None
     length = scalar_text(meta.get(DESC_LENGTH_KEY)).strip()
-    if length.isdigit():
+    if length.isascii() and length.isdigit():
         description = body[len(h1) : len(h1) + int(length)]
     else:
         description = fm_description
@@ -393,55 +394,8 @@ def _decode_exact(
 def _parse_examples(raw: object) -> tuple[Example, ...]:
     if not isinstance(raw, list):
         return ()
-    found = []
-    for item in raw:
-        if isinstance(item, dict) and scalar_text(item.get("input")).strip():
-            found.append(
-                Example(
-                    scalar_text(item.get("input")),
-                    scalar_text(item.get("output")),
-                    scalar_text(item.get("notes")),
-                )
-            )
-    return tuple(found)
-
-
-def _fallback_description(
-    fm_description: str, lines: list[str], h1: int | None, title: str
-) -> str:
-    """Prefer the frontmatter, unless it is a cut-off copy of the body paragraph."""
-    description = fm_description.strip()
-    prompt = find_heading(lines, "## prompt")
-    if description.endswith("…") and h1 is not None and prompt is not None:
-        paragraph = "\n".join(lines[h1 + 1 : prompt]).strip()
-        if paragraph.startswith(description[:-1].rstrip()):
-            return paragraph
-    return description or paragraph_after(lines, h1) or title
-
-
-def _legacy_instructions(
-    lines: list[str], h1: int | None, title: str, description: str
-) -> tuple[str, tuple[str, ...]]:
-    """Prompt text up to the trailing Files/Triggers/Examples run, and the file list.
-
-    The original package stopped at the first ``# `` line and so lost prompts that
-    start with ``# Goal``; only the known trailing H2 sections end the prompt here.
-    """
-    start = find_heading(lines, "## prompt")
-    if start is None:
-        start = find_heading(lines, "## instructions")
-    if start is not None:
-        start += 1
-    else:
-        start = skip_head(lines, h1, title, description)
-    end = tail_start(lines, start)
-    files: list[str] = []
-    section = ""
-    for line in lines[end:]:
-        if line.startswith("## "):
-            section = " ".join(line.split()).lower()
-        elif section == "## files" and line.lstrip().startswith(("- ", "* ")):
-            files.append(line.lstrip()[2:].strip().strip("`").strip())
-    return "\n".join(lines[start:end]).strip(), normalise_list(files)
-
-
+    return tuple(
+        Example(*(scalar_text(item.get(key)) for key in ("input", "output", "notes")))
+        for item in raw
+        if isinstance(item, dict) and scalar_text(item.get("input")).strip()
+    )

@@ -17,19 +17,19 @@ from typing import Any
 
 import yaml
 
-COMPATIBILITY_LIMIT = 500
-SPEC_TOP_LEVEL = ("license", "compatibility", "allowed-tools")
+_COMPATIBILITY_LIMIT = 500
+_SPEC_TOP_LEVEL = ("license", "compatibility", "allowed-tools")
 JSON_KEY = "x-json"
 DESC_LENGTH_KEY = "x-description-length"
 SUFFIX_KEY = "x-body-suffix"
 # Metadata keys that carry fields of ours; an extra key spelled like one of them
 # is JSON-encoded instead so it cannot be mistaken for the field.
-RESERVED_META = frozenset(
+_RESERVED_META = frozenset(
     {"id", "version", "title", "tags", "tag", "triggers", "trigger", "examples"}
     | {"files", JSON_KEY, DESC_LENGTH_KEY, SUFFIX_KEY}
 )
 _LEGACY_CONSUMED = frozenset(
-    {"id", "skill_id", "version", "tags", "tag", "triggers", "trigger", "examples"}
+    {"version", "tags", "tag", "triggers", "trigger", "examples"}
 )
 # Trailing sections written after the prompt, in the order they must appear.
 _TAIL_ORDER = {"## files": 0, "## triggers": 1, "## examples": 2}
@@ -49,7 +49,11 @@ class SkillMdError(ValueError):
     """
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser is ~10x faster than the pure-Python one; bulk imports parse thousands.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):
     """SafeLoader with YAML 1.2-style implicit typing.
 
     YAML 1.1 turns `version: 1.10` into the float 1.1, `010` into 8 and `name: No`
@@ -78,6 +82,11 @@ def load_frontmatter(text: str, *, first_line: int = 1) -> Any:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise SkillMdError(_describe_yaml_error(exc, text, first_line)) from exc
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        # PyYAML's constructors leak these for values like `!!int x` or `!!timestamp -`.
+        raise SkillMdError(
+            f"SKILL.md frontmatter is not valid YAML: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _describe_yaml_error(exc: yaml.YAMLError, text: str, first_line: int) -> str:
@@ -214,12 +223,12 @@ def encode_extra(
     top, plain, encoded = [], [], []
     for raw_key, value in extra.items():
         key = scalar_text(raw_key)
-        if isinstance(value, str) and key in SPEC_TOP_LEVEL:
-            if key != "compatibility" or len(value) <= COMPATIBILITY_LIMIT:
+        if isinstance(value, str) and key in _SPEC_TOP_LEVEL:
+            if key != "compatibility" or len(value) <= _COMPATIBILITY_LIMIT:
                 top.append((key, value))
             else:
                 plain.append((key, value))
-        elif isinstance(value, str) and key not in RESERVED_META:
+        elif isinstance(value, str) and key not in _RESERVED_META:
             plain.append((key, value))
         else:
             encoded.append((key, json.dumps(to_json_value(value), ensure_ascii=False)))
@@ -229,6 +238,11 @@ def encode_extra(
 def decode_extra(
     data: Mapping[str, Any], meta: Mapping[str, Any], fmt: str
 ) -> dict[str, Any]:
+    """Gather every key the fields did not consume, so re-rendering loses nothing.
+
+    Top-level keys win over metadata keys of the same name; ``x-json`` values are
+    decoded back (a hand-broken one is kept as its text).
+    """
     consumed = {"name", "description", "metadata", "id", "skill_id"}
     if fmt != "autoskill":
         consumed |= _LEGACY_CONSUMED
@@ -240,7 +254,7 @@ def decode_extra(
             extra.setdefault(key, to_json_value(value))
     if "metadata" in data and not isinstance(data["metadata"], dict):
         extra.setdefault("metadata", to_json_value(data["metadata"]))
-    skip = RESERVED_META if fmt == "autoskill" else frozenset({JSON_KEY})
+    skip = _RESERVED_META if fmt == "autoskill" else frozenset({JSON_KEY})
     for key, value in meta.items():
         if key not in skip:
             extra.setdefault(key, to_json_value(value))
@@ -270,6 +284,7 @@ def first_h1(lines: list[str]) -> int | None:
 
 
 def paragraph_after(lines: list[str], index: int | None) -> str:
+    """The paragraph under a heading, joined into one line, as a summary fallback."""
     if index is None:
         return ""
     collected: list[str] = []
@@ -284,14 +299,53 @@ def paragraph_after(lines: list[str], index: int | None) -> str:
     return " ".join(collected)
 
 
-def find_heading(lines: list[str], heading: str) -> int | None:
+def fallback_description(
+    fm_description: str, lines: list[str], h1: int | None, title: str
+) -> str:
+    """Prefer the frontmatter, unless it is a cut-off copy of the body paragraph."""
+    description = fm_description.strip()
+    prompt = _find_heading(lines, "## prompt")
+    if description.endswith("…") and h1 is not None and prompt is not None:
+        paragraph = "\n".join(lines[h1 + 1 : prompt]).strip()
+        if paragraph.startswith(description[:-1].rstrip()):
+            return paragraph
+    return description or paragraph_after(lines, h1) or title
+
+
+def legacy_sections(
+    lines: list[str], h1: int | None, title: str, description: str
+) -> tuple[str, list[str]]:
+    """Prompt text up to the trailing Files/Triggers/Examples run, and the file list.
+
+    The original package stopped at the first ``# `` line and so lost prompts that
+    start with ``# Goal``; only the known trailing H2 sections end the prompt here.
+    """
+    start = _find_heading(lines, "## prompt")
+    if start is None:
+        start = _find_heading(lines, "## instructions")
+    if start is not None:
+        start += 1
+    else:
+        start = _skip_head(lines, h1, title, description)
+    end = _tail_start(lines, start)
+    files: list[str] = []
+    section = ""
+    for line in lines[end:]:
+        if line.startswith("## "):
+            section = " ".join(line.split()).lower()
+        elif section == "## files" and line.lstrip().startswith(("- ", "* ")):
+            files.append(line.lstrip()[2:].strip().strip("`").strip())
+    return "\n".join(lines[start:end]).strip(), files
+
+
+def _find_heading(lines: list[str], heading: str) -> int | None:
     for index, line in enumerate(lines):
         if " ".join(line.split()).lower() == heading:
             return index
     return None
 
 
-def skip_head(lines: list[str], h1: int | None, title: str, description: str) -> int:
+def _skip_head(lines: list[str], h1: int | None, title: str, description: str) -> int:
     """Skip a leading ``# title`` line and a paragraph repeating the description."""
     index = 0
     if h1 == 0 and " ".join(lines[0][2:].split()) == " ".join(title.split()):
@@ -307,7 +361,7 @@ def skip_head(lines: list[str], h1: int | None, title: str, description: str) ->
     return index
 
 
-def tail_start(lines: list[str], start: int) -> int:
+def _tail_start(lines: list[str], start: int) -> int:
     """Where the trailing run of known sections begins (len(lines) if there is none)."""
     tail, rank = len(lines), len(_TAIL_ORDER)
     for index in range(len(lines) - 1, start - 1, -1):

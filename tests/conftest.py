@@ -17,7 +17,9 @@ def store_dir(settings, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+    return django_user_model.objects.create_user(
+        username="alice", password="pw-alice-123"
+    )
 
 
 @pytest.fixture

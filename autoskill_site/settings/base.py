@@ -13,15 +13,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 # CORE
 DEBUG = env_bool("DJANGO_DEBUG", False)
-_DEV_SECRET = "insecure-dev-only-secret-key-never-use-in-production-0123456789"
+_DEV_SECRET = "insecure-dev-only-secret-key-never-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else None)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random string of 32+ characters.")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be a random string of 32+ characters."
+    )
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
 if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("Set DJANGO_ALLOWED_HOSTS (comma-separated) when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "Set DJANGO_ALLOWED_HOSTS (comma-separated) when DEBUG is off."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -105,7 +109,9 @@ else:
 
 # AUTH
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -116,7 +122,9 @@ LOGIN_URL = "admin:login"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env_bool("DJANGO_BEHIND_TLS_PROXY", False)
+    else None
 )
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -23,7 +23,10 @@ def test_key_is_stored_only_as_hmac_and_authenticates(user):
     issued = api_key_create(owner=user, name="laptop")
     row = ApiKey.objects.get()
     assert issued.secret.startswith(row.prefix + "_")
-    assert issued.secret not in (row.key_hash, row.prefix) and row.key_hash == key_digest(issued.secret)
+    assert issued.secret not in (
+        row.key_hash,
+        row.prefix,
+    ) and row.key_hash == key_digest(issued.secret)
     assert api_key_authenticate(secret=issued.secret).owner == user
     assert ApiKey.objects.get().last_used_at is not None
 
@@ -52,7 +55,9 @@ def test_bearer_header_parsing():
 
 def test_create_api_key_command_prints_the_key_once(user):
     out, err = StringIO(), StringIO()
-    call_command("create_api_key", "--user", "alice", "--name", "ci", stdout=out, stderr=err)
+    call_command(
+        "create_api_key", "--user", "alice", "--name", "ci", stdout=out, stderr=err
+    )
     secret = out.getvalue().strip()
     assert api_key_authenticate(secret=secret).name == "ci"
     assert "shown once" in err.getvalue()

@@ -13,10 +13,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
     clean.update(env)
     code = "import autoskill_site.settings.base as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'])"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_production_without_secret_key_fails_loudly():
@@ -32,16 +43,25 @@ def test_production_without_allowed_hosts_fails_loudly():
 def test_embedded_default_is_sqlite_and_in_memory_layer():
     result = _import_settings(DJANGO_DEBUG="1")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"]
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "channels.layers.InMemoryChannelLayer",
+    ]
 
 
 def test_urls_switch_database_and_channel_layer():
     result = _import_settings(
-        DJANGO_DEBUG="0", DJANGO_SECRET_KEY="s" * 50, DJANGO_ALLOWED_HOSTS="example.org",
-        DATABASE_URL="postgres://u@db.example/x", REDIS_URL="redis://127.0.0.1:6379/0",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="s" * 50,
+        DJANGO_ALLOWED_HOSTS="example.org",
+        DATABASE_URL="postgres://u@db.example/x",
+        REDIS_URL="redis://127.0.0.1:6379/0",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "channels_redis.core.RedisChannelLayer",
+    ]
 
 
 def test_bad_boolean_is_rejected():
@@ -61,6 +81,8 @@ def test_admin_browses_skills(admin_client, user):
 
     skill = make_skill(owner=user)
     assert admin_client.get("/admin/skills/skill/").status_code == 200
-    assert admin_client.get(f"/admin/skills/skill/{skill.pk}/change/").status_code == 200
+    assert (
+        admin_client.get(f"/admin/skills/skill/{skill.pk}/change/").status_code == 200
+    )
     assert admin_client.get("/admin/skills/skillversion/").status_code == 200
     assert admin_client.get("/admin/proxy/apikey/").status_code == 200

@@ -44,7 +44,9 @@ def test_concurrent_merges_lose_nothing_and_number_versions_monotonically(user):
     skill = make_skill(owner=user, triggers=["base"])
     # when
     errors = _race(
-        lambda i, r: skill_merge(skill_id=skill.pk, incoming={"triggers": [f"t-{i}-{r}"]}),
+        lambda i, r: skill_merge(
+            skill_id=skill.pk, incoming={"triggers": [f"t-{i}-{r}"]}
+        ),
         WRITERS,
     )
     # then
@@ -52,7 +54,11 @@ def test_concurrent_merges_lose_nothing_and_number_versions_monotonically(user):
     final = Skill.objects.get(pk=skill.pk)
     expected = {"base"} | {f"t-{i}-{r}" for i in range(WRITERS) for r in range(ROUNDS)}
     assert set(final.triggers) == expected
-    numbers = list(SkillVersion.objects.filter(skill=skill).order_by("number").values_list("number", flat=True))
+    numbers = list(
+        SkillVersion.objects.filter(skill=skill)
+        .order_by("number")
+        .values_list("number", flat=True)
+    )
     assert numbers == list(range(1, WRITERS * ROUNDS + 2))
     assert final.version_number == numbers[-1]
     assert final.version == f"0.1.{WRITERS * ROUNDS}"
@@ -62,9 +68,14 @@ def test_concurrent_merges_lose_nothing_and_number_versions_monotonically(user):
 def test_concurrent_updates_get_unique_version_numbers(user):
     skill = make_skill(owner=user)
     errors = _race(
-        lambda i, r: skill_update(skill_id=skill.pk, instructions=f"writer {i} round {r}"), WRITERS
+        lambda i, r: skill_update(
+            skill_id=skill.pk, instructions=f"writer {i} round {r}"
+        ),
+        WRITERS,
     )
     assert errors == []
-    numbers = list(SkillVersion.objects.filter(skill=skill).values_list("number", flat=True))
+    numbers = list(
+        SkillVersion.objects.filter(skill=skill).values_list("number", flat=True)
+    )
     assert len(numbers) == len(set(numbers)) == WRITERS * ROUNDS + 1
     assert connection.vendor in ("sqlite", "postgresql")

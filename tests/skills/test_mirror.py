@@ -18,11 +18,17 @@ from tests.factories import make_skill
 pytestmark = pytest.mark.django_db
 
 
-def test_user_skill_is_mirrored_after_commit_and_passes_the_spec(user, store_dir, on_commit):
+def test_user_skill_is_mirrored_after_commit_and_passes_the_spec(
+    user, store_dir, on_commit
+):
     """The committed skill appears at Users/<user>/<slug>/ and passes skills-ref validate."""
     # when
     with on_commit():
-        skill = make_skill(owner=user, title="Unit Test Writer", files={"scripts/gen.py": b"print('x')\n"})
+        skill = make_skill(
+            owner=user,
+            title="Unit Test Writer",
+            files={"scripts/gen.py": b"print('x')\n"},
+        )
     # then
     folder = store_dir / "Users" / "alice" / "unit-test-writer"
     assert (folder / "scripts" / "gen.py").read_bytes() == b"print('x')\n"
@@ -54,18 +60,27 @@ def test_rename_moves_folder_and_archive_removes_it(user, store_dir, on_commit):
 
 def test_removed_files_disappear_and_delete_cleans_tree(user, store_dir, on_commit):
     with on_commit():
-        skill = make_skill(owner=user, title="Files", files={"scripts/a.py": b"a", "assets/b.txt": b"b"})
+        skill = make_skill(
+            owner=user,
+            title="Files",
+            files={"scripts/a.py": b"a", "assets/b.txt": b"b"},
+        )
     with on_commit():
         skill_update(skill_id=skill.pk, files={"scripts/a.py": b"a2"})
     folder = store_dir / "Users" / "alice" / "files"
-    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
-        "SKILL.md", "scripts/a.py"]
+    assert sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+    ) == ["SKILL.md", "scripts/a.py"]
     with on_commit():
         skill_delete(skill_id=skill.pk)
-    assert not (store_dir / "Users").exists() or not any((store_dir / "Users").iterdir())
+    assert not (store_dir / "Users").exists() or not any(
+        (store_dir / "Users").iterdir()
+    )
 
 
-def test_promotion_moves_folder_from_user_to_library(user, library, store_dir, on_commit):
+def test_promotion_moves_folder_from_user_to_library(
+    user, library, store_dir, on_commit
+):
     with on_commit():
         skill = make_skill(owner=user, title="Promote Me")
     with on_commit():
@@ -74,7 +89,9 @@ def test_promotion_moves_folder_from_user_to_library(user, library, store_dir, o
     assert not (store_dir / "Users" / "alice").exists()
 
 
-def test_hostile_usernames_cannot_escape_the_root(django_user_model, store_dir, on_commit):
+def test_hostile_usernames_cannot_escape_the_root(
+    django_user_model, store_dir, on_commit
+):
     """A username like ../../x is mapped to a safe folder; nothing is written outside the root."""
     evil = django_user_model(username="../../x")
     evil.save()

@@ -26,7 +26,11 @@ def test_create_writes_version_one_with_rendered_skill_md(user):
     skill = make_skill(owner=user, title="PDF Tables: Extract!")
     # then
     version = skill.versions.get()
-    assert (version.number, skill.version, skill.name) == (1, "0.1.0", "pdf-tables-extract")
+    assert (version.number, skill.version, skill.name) == (
+        1,
+        "0.1.0",
+        "pdf-tables-extract",
+    )
     assert version.origin == VersionOrigin.MANUAL
     assert 'name: "pdf-tables-extract"' in version.skill_md
     assert version.content_hash == skill.content_hash
@@ -46,7 +50,11 @@ def test_name_collisions_get_numbered_suffixes(user, other_user):
     first = make_skill(owner=user, title="Deploy checklist")
     second = make_skill(owner=user, title="Deploy checklist")
     third = make_skill(owner=other_user, title="Deploy checklist")
-    assert (first.name, second.name, third.name) == ("deploy-checklist", "deploy-checklist-2", "deploy-checklist")
+    assert (first.name, second.name, third.name) == (
+        "deploy-checklist",
+        "deploy-checklist-2",
+        "deploy-checklist",
+    )
 
 
 def test_duplicate_live_description_is_a_conflict_but_archived_frees_it(user):
@@ -70,7 +78,9 @@ def test_identity_uniqueness_holds_in_the_database(user):
 def test_update_creates_a_new_version_and_no_op_update_writes_nothing(user):
     skill = make_skill(owner=user)
     # when
-    updated = skill_update(skill_id=skill.pk, instructions="Just the summary.", reason="shorter")
+    updated = skill_update(
+        skill_id=skill.pk, instructions="Just the summary.", reason="shorter"
+    )
     unchanged = skill_update(skill_id=skill.pk, instructions="Just the summary.")
     # then
     assert updated.version_number == 2 and unchanged.version_number == 2
@@ -88,12 +98,17 @@ def test_update_with_stale_expected_version_is_refused(user):
 
 
 def test_merge_unions_lists_and_bumps_patch(user):
-    skill = make_skill(owner=user, triggers=["write release notes"], tags=["writing"], version="0.1.9")
+    skill = make_skill(
+        owner=user, triggers=["write release notes"], tags=["writing"], version="0.1.9"
+    )
     # when
     merged = skill_merge(
         skill_id=skill.pk,
-        incoming={"triggers": ["Write Release Notes", "draft changelog"], "tags": ["docs"],
-                  "examples": [{"input": "notes for v2"}]},
+        incoming={
+            "triggers": ["Write Release Notes", "draft changelog"],
+            "tags": ["docs"],
+            "examples": [{"input": "notes for v2"}],
+        },
         reason="new evidence",
     )
     # then
@@ -106,16 +121,27 @@ def test_merge_unions_lists_and_bumps_patch(user):
 
 def test_rollback_restores_content_and_files_as_a_new_version(user):
     """Rolling back appends a version equal to the old one; history is never rewritten."""
-    skill = make_skill(owner=user, instructions="v1 text", files={"scripts/run.py": b"print(1)\n"})
-    skill_update(skill_id=skill.pk, instructions="v2 text", files={"references/notes.md": b"# n\n"})
+    skill = make_skill(
+        owner=user, instructions="v1 text", files={"scripts/run.py": b"print(1)\n"}
+    )
+    skill_update(
+        skill_id=skill.pk,
+        instructions="v2 text",
+        files={"references/notes.md": b"# n\n"},
+    )
     # when
     rolled = skill_rollback(skill_id=skill.pk, to_number=1)
     # then
     assert rolled.instructions == "v1 text"
     assert rolled.version_number == 3
-    assert list(SkillFile.objects.filter(skill=skill).values_list("path", flat=True)) == ["scripts/run.py"]
+    assert list(
+        SkillFile.objects.filter(skill=skill).values_list("path", flat=True)
+    ) == ["scripts/run.py"]
     latest = rolled.versions.first()
-    assert latest.origin == VersionOrigin.ROLLBACK and latest.files == skill.versions.get(number=1).files
+    assert (
+        latest.origin == VersionOrigin.ROLLBACK
+        and latest.files == skill.versions.get(number=1).files
+    )
     assert skill.versions.count() == 3
 
 
@@ -145,7 +171,11 @@ def test_promote_moves_skill_into_library_keeping_id_and_history(user, library):
     # when
     promoted = skill_promote(skill_id=skill.pk, library=library)
     # then
-    assert promoted.pk == skill.pk and promoted.owner_id is None and promoted.library == library
+    assert (
+        promoted.pk == skill.pk
+        and promoted.owner_id is None
+        and promoted.library == library
+    )
     assert promoted.versions.first().origin == VersionOrigin.PROMOTION
     assert promoted.provenance["promoted_from_user"] == "alice"
     with pytest.raises(Forbidden):

@@ -38,8 +38,9 @@ needs_fixtures = pytest.mark.skipif(
 )
 
 
-def frontmatter_of(text: str) -> str:
-    return text.split("\n---\n", 1)[0]
+def frontmatter_yaml(text: str) -> str:
+    """The YAML between the opening and closing `---` lines."""
+    return text.split("\n---\n", 1)[0].removeprefix("---\n")
 
 
 def validate_on_disk(root: Path, text: str, name: str) -> list[str]:
@@ -72,7 +73,9 @@ ROUND_TRIP_CASES = {
     ),
     "emoji_quotes_colons": doc(
         title='Launch 🚀 "quoted": yes',
-        description="Use when: the user says \"ship it\" — or 'go' #now {x: 1} [a, b] & *star",
+        description=(
+            "Use when: the user says \"ship it\" — or 'go' #now {x: 1} [a, b] & *star"
+        ),
         instructions="key: value\n'single' \"double\" `code` \\backslash\\ 😀",
         tags=("🚀", "a: b", "- dash", "? question", "!tag", "%pct", "@at"),
         examples=(Example(input='say "hi": now', output="ok: 👍", notes="n: 1"),),
@@ -95,7 +98,8 @@ ROUND_TRIP_CASES = {
         description="Prompt that looks like the file around it.",
         instructions=(
             "# Goal\nWrite it.\n\n## Triggers\n\n- not a trigger\n\n## Examples\n\n"
-            "### Example 1\n\nInput:\n\n  fake\n\n# Constraints & Style\n- short\n\n## Files"
+            "### Example 1\n\nInput:\n\n  fake\n\n"
+            "# Constraints & Style\n- short\n\n## Files"
         ),
         triggers=("real trigger", "another one"),
         examples=(Example(input="real input", output="real output", notes="why"),),
@@ -110,7 +114,9 @@ ROUND_TRIP_CASES = {
     ),
     "control_characters": doc(
         title="Tab\there",
-        description="nul\x00 bell\x07 esc\x1b del\x7f nel\x85 ls\u2028 ps\u2029 bom\ufeff",
+        description=(
+            "nul\x00 bell\x07 esc\x1b del\x7f nel\x85 ls\u2028 ps\u2029 bom\ufeff"
+        ),
         instructions="\r\nwindows\r\nline\rends\x0c\x0b\x1c",
         tags=("a\x00b",),
         examples=(Example(input="\x01in", output="\x9fout"),),
@@ -148,7 +154,7 @@ ROUND_TRIP_CASES = {
 
 @pytest.mark.parametrize("case", sorted(ROUND_TRIP_CASES))
 def test_render_then_parse_round_trips(case: str, tmp_path: Path) -> None:
-    """Rendering and parsing back gives an equal document, and the file is spec-valid."""
+    """Render then parse gives an equal document, and the file is spec-valid."""
     # given
     original = ROUND_TRIP_CASES[case]
     # when
@@ -159,7 +165,7 @@ def test_render_then_parse_round_trips(case: str, tmp_path: Path) -> None:
     assert parsed.format == "autoskill"
     assert validate_on_disk(tmp_path, text, original.name) == []
     assert text.endswith("\n") and not text.endswith("\n\n")
-    assert "---" not in frontmatter_of(text)[3:]
+    assert "---" not in frontmatter_yaml(text)
 
 
 def test_rendered_layout_is_stable() -> None:
@@ -221,11 +227,22 @@ def test_long_description_is_cut_in_frontmatter_but_kept_in_body() -> None:
     # when
     text = render_skill_md(document)
     # then
-    summary = yaml.safe_load(frontmatter_of(text)[4:])["description"]
+    summary = yaml.safe_load(frontmatter_yaml(text))["description"]
     assert len(LONG_DESCRIPTION) == 1130
     assert len(summary) <= DESCRIPTION_LIMIT and summary.endswith("…")
     assert LONG_DESCRIPTION.startswith(summary[:-1])
     assert f"\n\n{LONG_DESCRIPTION}\n\n## Prompt\n\n" in text
+
+
+def test_blank_description_is_written_as_title_and_read_back_blank() -> None:
+    """The spec needs a description, so the title stands in; parsing restores ""."""
+    # given
+    document = SkillDocument(name="bare", title="Bare Skill", description=" \n")
+    # when
+    text = render_skill_md(document)
+    # then
+    assert yaml.safe_load(frontmatter_yaml(text))["description"] == "Bare Skill"
+    assert parse_skill_md(text).description == " \n"
 
 
 @pytest.mark.parametrize(
@@ -271,8 +288,10 @@ JSON_VALUES = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | LEGAL_TEXT,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(LEGAL_TEXT, children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(LEGAL_TEXT, children, max_size=3)
+    ),
     max_leaves=6,
 )
 EXTRA_KEYS = LEGAL_TEXT | st.sampled_from(
@@ -321,7 +340,7 @@ def test_any_document_round_trips_and_validates(original: SkillDocument) -> None
     # then
     assert parsed == original
     assert validate_in_memory(text, original.name) == []
-    assert "---" not in frontmatter_of(text)[3:]
+    assert "---" not in frontmatter_yaml(text)
     assert text.endswith("\n") and not text.endswith("\n\n")
 
 
@@ -423,6 +442,7 @@ def test_normalise_list_strips_drops_blanks_and_case_duplicates() -> None:
 
 
 def legacy_prompt(text: str) -> str:
+    """The text between the `## Prompt` and `## Triggers` lines, as a reader sees it."""
     return text.split("\n## Prompt\n", 1)[1].split("\n## Triggers\n", 1)[0].strip()
 
 
@@ -435,7 +455,7 @@ def test_every_legacy_bench_skill_parses() -> None:
     assert len(paths) == 1057
     for path in paths:
         text = path.read_text(encoding="utf-8")
-        front = yaml.safe_load(frontmatter_of(text)[4:])
+        front = yaml.safe_load(frontmatter_yaml(text))
         # when
         parsed = parse_skill_md(text, fallback_name=path.parent.name)
         # then
@@ -492,7 +512,9 @@ def test_legacy_skill_whose_prompt_starts_with_role_heading() -> None:
     assert parsed.name == "日语服装吊牌信息规范化描述"
     assert parsed.instructions == legacy_prompt(text)
     assert parsed.instructions.startswith("# Role & Objective")
-    assert parsed.instructions.endswith("3. 如涉及多色表达，提供可选方案并说明适用场景。")
+    assert parsed.instructions.endswith(
+        "3. 如涉及多色表达，提供可选方案并说明适用场景。"
+    )
     assert parsed.triggers[0] == "服装吊牌日语怎么写"
 
 
@@ -581,9 +603,11 @@ def test_hand_written_legacy_skill() -> None:
     [("2", "2"), ("1.10", "1.10"), ("010", "010"), ('"0.2.0"', "0.2.0"), ("", "0.1.0")],
 )
 def test_legacy_version_is_read_as_written(raw: str, expected: str) -> None:
-    """Unquoted versions keep their spelling (YAML 1.1 would make 1.10 the float 1.1)."""
+    """Unquoted versions keep their spelling (YAML 1.1 reads 1.10 as the float 1.1)."""
     # given
-    text = f"---\nid: x\nname: N\ndescription: d\nversion: {raw}\n---\n\n## Prompt\n\np\n"
+    text = (
+        f"---\nid: x\nname: N\ndescription: d\nversion: {raw}\n---\n\n## Prompt\n\np\n"
+    )
     # when / then
     assert parse_skill_md(text).version == expected
 
@@ -604,8 +628,9 @@ def test_legacy_with_files_section_and_crlf_line_endings() -> None:
     """`## Files` bullets become files; CRLF files parse like LF ones."""
     # given
     text = (
-        '---\nid: "f"\nname: "Files Skill"\ndescription: "d"\n---\n\n# Files Skill\n\nd\n\n'
-        "## Prompt\n\nUse the script.\n\n## Files\n\n- `scripts/a.py`\n- references/b.md\n\n"
+        '---\nid: "f"\nname: "Files Skill"\ndescription: "d"\n---\n\n'
+        "# Files Skill\n\nd\n\n## Prompt\n\nUse the script.\n\n"
+        "## Files\n\n- `scripts/a.py`\n- references/b.md\n\n"
         "## Triggers\n\n- run it\n"
     ).replace("\n", "\r\n")
     # when
@@ -616,9 +641,12 @@ def test_legacy_with_files_section_and_crlf_line_endings() -> None:
 
 
 def test_legacy_without_prompt_section_uses_body_after_the_head() -> None:
-    """Without `## Prompt` or `## Instructions`, the body after title and summary is used."""
+    """Without `## Prompt` or `## Instructions`, the body after the head is used."""
     # given
-    text = "---\nid: a\nname: Title\ndescription: Summary here.\n---\n\n# Title\n\nSummary here.\n\nStep one.\n"
+    text = (
+        "---\nid: a\nname: Title\ndescription: Summary here.\n---\n\n"
+        "# Title\n\nSummary here.\n\nStep one.\n"
+    )
     # when
     parsed = parse_skill_md(text)
     # then
@@ -627,7 +655,9 @@ def test_legacy_without_prompt_section_uses_body_after_the_head() -> None:
 
 def test_instructions_section_is_used_when_there_is_no_prompt_section() -> None:
     """`## Instructions` stands in for `## Prompt`."""
-    text = "---\nid: a\nname: T\ndescription: d\n---\n\n# T\n\n## Instructions\n\nDo X.\n"
+    text = (
+        "---\nid: a\nname: T\ndescription: d\n---\n\n# T\n\n## Instructions\n\nDo X.\n"
+    )
     assert parse_skill_md(text).instructions == "Do X."
 
 
@@ -635,16 +665,18 @@ def test_instructions_section_is_used_when_there_is_no_prompt_section() -> None:
 
 
 def fixture_paths() -> list[Path]:
-    return sorted(AGENT_SKILLS_DIR.glob("*/SKILL.md")) if AGENT_SKILLS_DIR.is_dir() else []
+    return (
+        sorted(AGENT_SKILLS_DIR.glob("*/SKILL.md")) if AGENT_SKILLS_DIR.is_dir() else []
+    )
 
 
 @needs_fixtures
 @pytest.mark.parametrize("path", fixture_paths(), ids=lambda p: p.parent.name)
 def test_plain_agent_skill_parses_and_round_trips(path: Path, tmp_path: Path) -> None:
-    """Spec skills keep name, description, verbatim body and license through a rewrite."""
+    """Spec skills keep name, description, body and license through a rewrite."""
     # given
     text = path.read_text(encoding="utf-8")
-    front = yaml.safe_load(frontmatter_of(text)[4:])
+    front = yaml.safe_load(frontmatter_yaml(text))
     body = text.split("\n---\n", 1)[1].strip()
     # when
     parsed = parse_skill_md(text)
@@ -686,7 +718,10 @@ def test_plain_agent_skill_metadata_becomes_extra() -> None:
 def test_text_without_frontmatter_is_all_body() -> None:
     """No frontmatter: the title comes from the H1 and the body is the instructions."""
     # given
-    text = "```sh\n# not a title\n```\n# Real Title\n\nFirst paragraph\ncontinues.\n\nMore.\n"
+    text = (
+        "```sh\n# not a title\n```\n# Real Title\n\n"
+        "First paragraph\ncontinues.\n\nMore.\n"
+    )
     # when
     parsed = parse_skill_md(text, fallback_name="folder")
     # then
@@ -699,7 +734,11 @@ def test_text_without_frontmatter_is_all_body() -> None:
 def test_fallback_name_is_last_resort() -> None:
     """An empty file takes its title and name from the folder name."""
     parsed = parse_skill_md("", fallback_name="My Folder")
-    assert (parsed.title, parsed.name, parsed.instructions) == ("My Folder", "my-folder", "")
+    assert (parsed.title, parsed.name, parsed.instructions) == (
+        "My Folder",
+        "my-folder",
+        "",
+    )
 
 
 def test_bom_and_empty_frontmatter() -> None:

@@ -20,6 +20,8 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser(username=options["username"], password=password)
-        self.stdout.write(self.style.SUCCESS(
-            f"Created superuser {options['username']!r} with password {password} (shown once)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created superuser {options['username']!r} with password {password} (shown once)."
+            )
+        )

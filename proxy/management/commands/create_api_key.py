@@ -12,17 +12,30 @@ class Command(BaseCommand):
     help = "Create an API key for a user. The key is printed once; only its hash is stored."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--user", required=True, help="username that will own the key")
-        parser.add_argument("--name", default="", help="a label to recognise the key by")
-        parser.add_argument("--service", action="store_true",
-                            help="trusted service key that may act for sub-users")
+        parser.add_argument(
+            "--user", required=True, help="username that will own the key"
+        )
+        parser.add_argument(
+            "--name", default="", help="a label to recognise the key by"
+        )
+        parser.add_argument(
+            "--service",
+            action="store_true",
+            help="trusted service key that may act for sub-users",
+        )
 
     def handle(self, *args, **options) -> None:
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user named {options['user']!r}.")
         if not user.is_active:
-            raise CommandError(f"User {options['user']!r} is inactive; activate it first.")
-        issued = api_key_create(owner=user, name=options["name"], can_act_for_users=options["service"])
-        self.stderr.write(f"Key {issued.api_key.prefix} for {user.get_username()} (shown once, store it now):")
+            raise CommandError(
+                f"User {options['user']!r} is inactive; activate it first."
+            )
+        issued = api_key_create(
+            owner=user, name=options["name"], can_act_for_users=options["service"]
+        )
+        self.stderr.write(
+            f"Key {issued.api_key.prefix} for {user.get_username()} (shown once, store it now):"
+        )
         self.stdout.write(issued.secret)

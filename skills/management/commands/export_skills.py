@@ -18,10 +18,22 @@ class Command(BaseCommand):
         parser.add_argument("out", help="output folder, or .zip file with --format zip")
         where = parser.add_mutually_exclusive_group()
         where.add_argument("--user", help="only this user's skills, as <slug>/ folders")
-        where.add_argument("--library", help="only this library's skills, as <slug>/ folders")
-        parser.add_argument("--format", choices=["agentskills", "zip"], default="agentskills")
-        parser.add_argument("--include-inactive", action="store_true", help="also drafts and archived skills")
-        parser.add_argument("--force", action="store_true", help="write into a non-empty folder / replace the zip")
+        where.add_argument(
+            "--library", help="only this library's skills, as <slug>/ folders"
+        )
+        parser.add_argument(
+            "--format", choices=["agentskills", "zip"], default="agentskills"
+        )
+        parser.add_argument(
+            "--include-inactive",
+            action="store_true",
+            help="also drafts and archived skills",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="write into a non-empty folder / replace the zip",
+        )
 
     def handle(self, *args, **options) -> None:
         skills = Skill.objects.all()
@@ -46,7 +58,17 @@ class Command(BaseCommand):
                 raise CommandError(f"{out} exists; pass --force to replace it.")
             count = export_to_zip(skills, out, flat=flat)
         else:
-            if out.exists() and (not out.is_dir() or any(out.iterdir())) and not options["force"]:
-                raise CommandError(f"{out} is not an empty folder; pass --force to write into it.")
+            if (
+                out.exists()
+                and (not out.is_dir() or any(out.iterdir()))
+                and not options["force"]
+            ):
+                raise CommandError(
+                    f"{out} is not an empty folder; pass --force to write into it."
+                )
             count = export_to_folder(skills, out, flat=flat)
-        self.stdout.write(self.style.SUCCESS(f"Exported {skills.count()} skills ({count} files) to {out}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Exported {skills.count()} skills ({count} files) to {out}."
+            )
+        )

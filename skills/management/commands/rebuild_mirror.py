@@ -15,14 +15,19 @@ class Command(BaseCommand):
     help = "Rewrite Users/ and Common/ under AUTOSKILL_STORE_DIR from the database and report drift."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+        parser.add_argument(
+            "--check", action="store_true", help="only report drift; exit 1 if any"
+        )
 
     def handle(self, *args, **options) -> None:
         started = time.perf_counter()
         report = mirror_rebuild(check_only=options["check"])
         seconds = time.perf_counter() - started
-        for label, items in (("missing", report.missing), ("changed", report.changed),
-                             ("unexpected", report.unexpected)):
+        for label, items in (
+            ("missing", report.missing),
+            ("changed", report.changed),
+            ("unexpected", report.unexpected),
+        ):
             for rel in items[:SHOWN]:
                 self.stdout.write(f"{label}: {rel}")
             if len(items) > SHOWN:

@@ -1,0 +1,70 @@
+"""Libraries: shared skill collections, and promotion of user skills into them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from autoskill_site.exceptions import Forbidden, InvalidInput
+from skills.files import file_manifest
+from skills.models import Library, Skill, VersionOrigin
+from skills.naming import allocate_name
+from skills.services.writes import (
+    assign_identity,
+    lock_skill,
+    retrying,
+    save_and_version,
+    validation_message,
+)
+
+
+def skill_promote(
+    *, skill_id: object, library: Library, author: Any = None, reason: str = ""
+) -> Skill:
+    """Move a user's skill into a shared library, keeping its id and history."""
+
+    def promote() -> Skill:
+        skill = lock_skill(skill_id)
+        if skill.library_id is not None:
+            raise Forbidden(
+                f"Skill {skill.pk} already belongs to library {skill.library.slug}."
+            )
+        former_owner = skill.owner.get_username()
+        skill.owner = None
+        skill.library = library
+        skill.name = allocate_name(
+            base=skill.name, owner_id=None, library=library, exclude_id=skill.pk
+        )
+        assign_identity(skill, on_conflict="error")
+        skill.provenance = {**skill.provenance, "promoted_from_user": former_owner}
+        return save_and_version(
+            skill=skill,
+            origin=VersionOrigin.PROMOTION,
+            author=author,
+            reason=reason or f"Promoted from {former_owner} to library {library.slug}",
+            manifest=file_manifest(skill),
+        )
+
+    return retrying(promote)
+
+
+def library_get_or_create(
+    *, slug: str, name: str = "", description: str = ""
+) -> Library:
+    """Fetch or create a library, checking the slug against the naming rules."""
+    library = Library.objects.filter(slug=slug).first()
+    if library is not None:
+        return library
+    library = Library(slug=slug, name=name or slug, description=description)
+    try:
+        library.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc)) from exc
+    try:
+        with transaction.atomic():
+            library.save()
+    except IntegrityError:
+        return Library.objects.get(slug=slug)
+    return library
