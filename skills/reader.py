@@ -133,6 +133,7 @@ def read_folder(
 
 def _collect_files(result: SkillFolder, *, max_file_bytes: int, max_files: int) -> None:
     folder = result.path
+    refiled: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         current = Path(dirpath)
         for name in list(dirnames):
@@ -166,5 +167,10 @@ def _collect_files(result: SkillFolder, *, max_file_bytes: int, max_files: int) 
                 result.notes.append(f"skipped {rel}: more than {max_files} files")
                 continue
             if target != rel.as_posix():
-                result.notes.append(f"filed {rel} as {target}")
+                refiled.append(f"{rel} -> {target}")
             result.files[target] = data
+    if refiled:
+        example = ", ".join(refiled[:2]) + (", ..." if len(refiled) > 2 else "")
+        result.notes.append(
+            f"filed {len(refiled)} file(s) outside the resource roots: {example}"
+        )

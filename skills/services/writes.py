@@ -167,6 +167,17 @@ def save_and_version(
     skill.content_hash = content_hash(
         content=content_of(skill), files=manifest, status=skill.status
     )
+    validate_fields(skill)
+    skill.save()
+    write_version(
+        skill=skill, origin=origin, author=author, reason=reason, manifest=manifest
+    )
+    after_commit(skill.pk)
+    return skill
+
+
+def validate_fields(skill: Skill) -> None:
+    """Run field validators; constraints are left to the database inside the transaction."""
     try:
         # owner/library are objects the caller already holds; re-checking them costs a query.
         skill.full_clean(
@@ -178,12 +189,6 @@ def save_and_version(
         raise InvalidInput(
             validation_message(exc), extra={"fields": exc.message_dict}
         ) from exc
-    skill.save()
-    write_version(
-        skill=skill, origin=origin, author=author, reason=reason, manifest=manifest
-    )
-    after_commit(skill.pk)
-    return skill
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -209,17 +214,7 @@ def create_row(
     skill.content_hash = content_hash(
         content=content_of(skill), files=manifest, status=skill.status
     )
-    try:
-        # owner/library are objects the caller already holds; re-checking them costs a query.
-        skill.full_clean(
-            exclude=["owner", "library"],
-            validate_unique=False,
-            validate_constraints=False,
-        )
-    except ValidationError as exc:
-        raise InvalidInput(
-            validation_message(exc), extra={"fields": exc.message_dict}
-        ) from exc
+    validate_fields(skill)
     skill.version_number = 1
     skill.save(force_insert=True)
     if files:
@@ -283,17 +278,20 @@ def apply_changes(
     unchanged = (
         merged == before and new_manifest == old_manifest and new_status == skill.status
     )
-    if unchanged and provenance is None:
-        return skill
-    if bump and not unchanged:
-        merged["version"] = bump_patch(skill.version)
-    for field, value in merged.items():
-        setattr(skill, field, value)
-    skill.status = new_status
     if provenance is not None:
         skill.provenance = {**skill.provenance, **provenance}
     if confidence is not None:
         skill.confidence = confidence
+    if unchanged:
+        # Bookkeeping alone is not a new version of the skill.
+        if provenance is not None or confidence is not None:
+            skill.save(update_fields=["provenance", "confidence", "updated_at"])
+        return skill
+    if bump:
+        merged["version"] = bump_patch(skill.version)
+    for field, value in merged.items():
+        setattr(skill, field, value)
+    skill.status = new_status
     revived = new_status != SkillStatus.ARCHIVED and skill_was_archived
     if (
         revived

@@ -216,3 +216,11 @@ def test_keeps_long_description_in_full(user):
     skill = make_skill(owner=user, description=description)
     assert Skill.objects.get(pk=skill.pk).description == description.strip()
     assert description.strip() in skill.versions.get().skill_md
+
+
+def test_provenance_only_change_is_not_a_new_version(user):
+    skill = make_skill(owner=user)
+    updated = skill_update(skill_id=skill.pk, provenance={"job": 7}, confidence=0.9)
+    assert updated.version_number == 1 and skill.versions.count() == 1
+    stored = Skill.objects.get(pk=skill.pk)
+    assert stored.provenance["job"] == 7 and stored.confidence == 0.9
