@@ -52,6 +52,7 @@ _LEGACY_KEYS = frozenset({"id", "version", "tags", "triggers", "examples"})
 _OURS_KEYS = frozenset({"id", "version", "title", "tags", "triggers"})
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _DEFAULT_VERSION = "0.1.0"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def normalise_list(values: object) -> tuple[str, ...]:
 
 def _clean(value: object) -> str:
     """Drop lone surrogates: they cannot be written as UTF-8 to a file or database."""
-    return "".join(ch for ch in scalar_text(value) if not 0xD800 <= ord(ch) <= 0xDFFF)
+    return _SURROGATES.sub("", scalar_text(value))
 
 
 def _title_value(title: object) -> str:

@@ -162,4 +162,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # The development server logs each request itself; do not print it twice.
+    "loggers": {"django.channels.server": {"handlers": ["console"], "propagate": False}},
 }
