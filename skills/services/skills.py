@@ -193,7 +193,6 @@ def skill_merge(
             skill,
             changes=changes,
             files=merged_files,
-            status=None,
             bump=True,
             origin=origin,
             author=author,
@@ -218,10 +217,7 @@ def skill_rollback(
         return apply_changes(
             skill,
             changes=changes,
-            files=None,
             manifest=target.files,
-            status=None,
-            bump=False,
             origin=VersionOrigin.ROLLBACK,
             author=author,
             reason=reason or f"Rollback to #{target.number} (v{target.version})",
@@ -240,9 +236,7 @@ def skill_set_status(
         return apply_changes(
             skill,
             changes={},
-            files=None,
             status=status,
-            bump=False,
             origin=VersionOrigin.STATUS,
             author=author,
             reason=reason or f"Status -> {status}",
