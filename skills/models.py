@@ -285,6 +285,12 @@ class SkillUsage(models.Model):
         blank=True,
         help_text="query key -> epoch ms, for the de-duplication window.",
     )
+    judged = models.PositiveIntegerField(
+        default=0, help_text="Retrievals whose relevant/used verdict came from a judge."
+    )
+    last_judge = models.CharField(
+        max_length=16, blank=True, help_text="Who judged last: 'llm' or 'heuristic'."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
