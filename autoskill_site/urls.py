@@ -1,10 +1,15 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
 
 from autoskill_site.env import env_str
+from proxy.urls import v1_urlpatterns
 
 urlpatterns = [
     path(env_str("DJANGO_ADMIN_PATH", "admin/"), admin.site.urls),
+    path("v1/", include((v1_urlpatterns, "proxy"))),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
 ]
+
+handler404 = "proxy.errors.handler404"
+handler500 = "proxy.errors.handler500"

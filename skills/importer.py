@@ -24,6 +24,7 @@ from skills.models import Library, Skill, VersionOrigin
 from skills.naming import common_library_slug
 from skills.reader import SkillFolder, SkillReadError, discover, read_folder
 from skills.services import TITLE_MAX, library_get_or_create, skill_create, skill_update
+from skills.signals import scope_of, send_skills_changed
 from skills.versioning import normalise_version
 
 IMPORT_NAMESPACE = uuid.UUID("6f0d3c2e-41a7-4a55-9a51-3c1f1c0f5a10")
@@ -291,6 +292,15 @@ def _import_batch(
             if progress:
                 progress(1)
     mirror.mirror_skills(touched)
+    if touched:
+        scopes = {
+            scope_of(
+                owner_id=item.target.owner and item.target.owner.pk,
+                library_id=item.target.library and item.target.library.pk,
+            )
+            for item in parsed
+        }
+        send_skills_changed(skill_ids=touched, scopes=scopes)
 
 
 def plan_tree(

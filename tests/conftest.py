@@ -5,6 +5,9 @@ from pathlib import Path
 import pytest
 
 from skills.models import Library
+from tests.fakes.fixtures import (
+    fake_openai,  # noqa: F401 - a fixture for every test module
+)
 
 
 @pytest.fixture(autouse=True)

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "proxy.errors.OpenAIErrorMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -145,6 +146,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "proxy.errors.drf_openai_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 
 # AUTOSKILL
@@ -163,7 +167,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     # The development server logs each request itself; do not print it twice.
-    "loggers": {"django.channels.server": {"handlers": ["console"], "propagate": False}},
+    "loggers": {
+        "django.channels.server": {"handlers": ["console"], "propagate": False}
+    },
 }
 
 # RETRIEVAL
@@ -174,12 +180,22 @@ AUTOSKILL_EMBEDDINGS_MODEL = env_str("AUTOSKILL_EMBEDDINGS_MODEL", "")
 AUTOSKILL_EMBEDDINGS_BASE_URL = env_str("AUTOSKILL_EMBEDDINGS_BASE_URL", "")
 AUTOSKILL_EMBEDDINGS_API_KEY = env_str("AUTOSKILL_EMBEDDINGS_API_KEY", "")
 AUTOSKILL_EMBEDDINGS_DIMS = env_int("AUTOSKILL_EMBEDDINGS_DIMS", 0, minimum=0)
-AUTOSKILL_EMBEDDINGS_BATCH_SIZE = env_int("AUTOSKILL_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
+AUTOSKILL_EMBEDDINGS_BATCH_SIZE = env_int(
+    "AUTOSKILL_EMBEDDINGS_BATCH_SIZE", 32, minimum=1
+)
 AUTOSKILL_EMBEDDINGS_TIMEOUT = env_int("AUTOSKILL_EMBEDDINGS_TIMEOUT", 30, minimum=1)
 AUTOSKILL_TOP_K = env_int("AUTOSKILL_TOP_K", 1, minimum=1)
 AUTOSKILL_MIN_SCORE = float(env_str("AUTOSKILL_MIN_SCORE", "0.4"))
 AUTOSKILL_MAX_CONTEXT_CHARS = env_int("AUTOSKILL_MAX_CONTEXT_CHARS", 6000, minimum=0)
 AUTOSKILL_REWRITE_MODE = env_str("AUTOSKILL_REWRITE_MODE", "auto")
 AUTOSKILL_REWRITE_TIMEOUT = float(env_str("AUTOSKILL_REWRITE_TIMEOUT", "3"))
-AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED = env_int("AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED", 40, minimum=0)
+AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED = env_int(
+    "AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED", 40, minimum=0
+)
 AUTOSKILL_USAGE_PRUNE_MAX_USED = env_int("AUTOSKILL_USAGE_PRUNE_MAX_USED", 0, minimum=0)
+AUTOSKILL_EMBEDDINGS_SYNC = env_bool("AUTOSKILL_EMBEDDINGS_SYNC", False)
+AUTOSKILL_INDEX_CHECK_SECONDS = float(env_str("AUTOSKILL_INDEX_CHECK_SECONDS", "1.0"))
+AUTOSKILL_INDEX_BACKGROUND_MIN = env_int(
+    "AUTOSKILL_INDEX_BACKGROUND_MIN", 2000, minimum=0
+)
+AUTOSKILL_USAGE_DEDUP_WINDOW = env_int("AUTOSKILL_USAGE_DEDUP_WINDOW", 600, minimum=0)

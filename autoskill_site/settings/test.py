@@ -19,3 +19,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Meaning-free but fast and deterministic; the real model runs in integration tests only.
 AUTOSKILL_EMBEDDINGS_PROVIDER = "hashing"
+AUTOSKILL_EMBEDDINGS_SYNC = True
+AUTOSKILL_INDEX_CHECK_SECONDS = 0.0

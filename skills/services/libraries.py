@@ -18,6 +18,7 @@ from skills.services.writes import (
     save_and_version,
     validation_message,
 )
+from skills.signals import scope_of
 
 
 def skill_promote(
@@ -32,6 +33,7 @@ def skill_promote(
                 f"Skill {skill.pk} already belongs to library {skill.library.slug}."
             )
         former_owner = skill.owner.get_username()
+        former_scope = scope_of(owner_id=skill.owner_id, library_id=None)
         skill.owner = None
         skill.library = library
         skill.name = allocate_name(
@@ -45,6 +47,7 @@ def skill_promote(
             author=author,
             reason=reason or f"Promoted from {former_owner} to library {library.slug}",
             manifest=file_manifest(skill),
+            extra_scopes=(former_scope,),
         )
 
     return retrying(promote)

@@ -27,7 +27,7 @@ from skills.services.writes import (
     parse_id,
     retrying,
 )
-from skills.signals import skill_changed
+from skills.signals import scope_of, send_skills_changed
 
 
 def skill_create(
@@ -256,8 +256,9 @@ def skill_delete(*, skill_id: object) -> None:
     with transaction.atomic():
         skill = lock_skill(skill_id)
         folder = skill.mirror_path
+        scope = scope_of(owner_id=skill.owner_id, library_id=skill.library_id)
         skill.delete()
         transaction.on_commit(
-            lambda: skill_changed.send(sender=Skill, skill_id=skill_id)
+            lambda: send_skills_changed(skill_ids=[skill_id], scopes=[scope])
         )
         transaction.on_commit(lambda: mirror.mirror_forget(folder))

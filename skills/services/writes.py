@@ -23,7 +23,7 @@ from skills.files import check_files, file_manifest, files_replace, files_restor
 from skills.identity import identity_key, qualified_identity_key
 from skills.models import LIVE, Skill, SkillStatus, SkillVersion
 from skills.naming import allocate_name, base_name
-from skills.signals import skill_changed
+from skills.signals import scope_of, send_skills_changed
 from skills.versioning import bump_patch, normalise_version
 
 T = TypeVar("T")
@@ -162,7 +162,13 @@ def owner_label(skill: Skill) -> str:
 
 
 def save_and_version(
-    *, skill: Skill, origin: str, author: Any, reason: str, manifest: Mapping[str, str]
+    *,
+    skill: Skill,
+    origin: str,
+    author: Any,
+    reason: str,
+    manifest: Mapping[str, str],
+    extra_scopes: tuple[str, ...] = (),
 ) -> Skill:
     skill.content_hash = content_hash(
         content=content_of(skill), files=manifest, status=skill.status
@@ -172,7 +178,7 @@ def save_and_version(
     write_version(
         skill=skill, origin=origin, author=author, reason=reason, manifest=manifest
     )
-    after_commit(skill.pk)
+    after_commit(skill, extra_scopes=extra_scopes)
     return skill
 
 
@@ -198,10 +204,19 @@ def validation_message(exc: ValidationError) -> str:
     return "Invalid skill: " + "; ".join(parts)
 
 
-def after_commit(skill_id: object) -> None:
-    transaction.on_commit(lambda: skill_changed.send(sender=Skill, skill_id=skill_id))
-    if not mirror.is_deferred():
-        transaction.on_commit(lambda: mirror.mirror_skill(skill_id))
+def after_commit(skill: Skill, *, extra_scopes: tuple[str, ...] = ()) -> None:
+    """Tell indexes and the mirror after commit; bulk imports do both once per batch."""
+    if mirror.is_deferred():
+        return
+    skill_id = skill.pk
+    scopes = (
+        scope_of(owner_id=skill.owner_id, library_id=skill.library_id),
+        *extra_scopes,
+    )
+    transaction.on_commit(
+        lambda: send_skills_changed(skill_ids=[skill_id], scopes=scopes)
+    )
+    transaction.on_commit(lambda: mirror.mirror_skill(skill_id))
 
 
 def create_row(
@@ -227,7 +242,7 @@ def create_row(
         manifest=manifest,
         fresh=True,
     )
-    after_commit(skill.pk)
+    after_commit(skill)
     return skill
 
 

@@ -1,0 +1,129 @@
+"""The OpenAI error envelope, used by every /v1 path: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from autoskill_site.exceptions import ApplicationError
+
+TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    kind = TYPES.get(
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        error_body(status, message, code=code, param=param), status=status
+    )
+
+
+def _first_field_error(detail: Any, prefix: str = "") -> tuple[str | None, str]:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            return _first_field_error(
+                value, f"{prefix}.{name}".strip(".") if prefix else name
+            )
+    if isinstance(detail, list) and detail:
+        return _first_field_error(detail[0], prefix)
+    return (prefix or None), str(detail)
+
+
+def drf_openai_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: domain and validation errors in the OpenAI envelope."""
+    if isinstance(exc, ApplicationError):
+        return Response(
+            error_body(exc.status, exc.message, code=exc.code), status=exc.status
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf.ValidationError):
+        param, message = _first_field_error(exc.detail)
+        text = f"{param}: {message}" if param else message
+        response.data = error_body(400, text, code="invalid_value", param=param)
+    elif isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        response.status_code = 401
+        response.data = error_body(401, str(exc.detail), code="invalid_api_key")
+    else:
+        code = getattr(exc, "default_code", None)
+        response.data = error_body(
+            response.status_code, str(getattr(exc, "detail", exc)), code=code
+        )
+    return response
+
+
+def _is_v1(request: HttpRequest) -> bool:
+    return request.path.startswith("/v1/") or request.path == "/v1"
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None):  # noqa: ANN201
+    from django.views.defaults import page_not_found
+
+    if _is_v1(request):
+        return error_response(404, f"Unknown path {request.path}.", code="unknown_url")
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest):  # noqa: ANN201
+    from django.views.defaults import server_error
+
+    if _is_v1(request):
+        return error_response(
+            500, "The server failed to handle the request.", code="internal_error"
+        )
+    return server_error(request)
+
+
+class OpenAIErrorMiddleware:
+    """Every /v1 error is an OpenAI envelope, also in DEBUG and for non-DRF responses."""
+
+    def __init__(self, get_response) -> None:  # noqa: ANN001
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):  # noqa: ANN204
+        response = self.get_response(request)
+        if not _is_v1(request) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        messages = {
+            404: f"Unknown path {request.path}.",
+            405: f"Method {request.method} is not allowed here.",
+        }
+        message = messages.get(response.status_code, "The request failed.")
+        return error_response(response.status_code, message, code=None)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):  # noqa: ANN201
+        if not _is_v1(request):
+            return None
+        import logging
+
+        logging.getLogger("proxy").exception("Unhandled error on %s", request.path)
+        return error_response(
+            500, "The server failed to handle the request.", code="internal_error"
+        )
