@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from autoskill_site.providers.embeddings import EmbeddingError, l2_normalise
+
 _DISK_DTYPE = np.dtype("<f4")  # the original wrote native order; we pin little-endian
 _SAFE_SIGNATURE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -38,12 +40,10 @@ def _normalised_rows(vectors: np.ndarray, dims: int) -> np.ndarray:
         raise ValueError(
             f"Expected vectors of {dims} dimensions, got shape {rows.shape}."
         )
-    if not np.all(np.isfinite(rows)):
-        raise ValueError("Vectors contain NaN or infinite values.")
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError("Cannot store an all-zero vector: it has no direction.")
-    return rows / norms
+    try:
+        return l2_normalise(rows)
+    except EmbeddingError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class VectorMatrix:

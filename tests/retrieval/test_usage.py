@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from retrieval.usage import (
     usage_stats,
 )
 from skills.models import Skill, SkillStatus, SkillUsage, SkillVersion
+from tests.concurrency import race
 from tests.factories import make_skill
 
 pytestmark = pytest.mark.django_db
@@ -260,30 +260,17 @@ def test_concurrent_recorders_lose_no_counts(user):
     """Eight threads record distinct queries on the same skills at once; every one counts."""
     skills = [make_skill(owner=user) for _ in range(2)]
     threads_count, rounds = 8, 3
-    barrier = threading.Barrier(threads_count)
-    errors: list[BaseException] = []
 
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            for r in range(rounds):
-                usage_record(
-                    user=user,
-                    judgments=[
-                        judgment(s, query=f"t{index} r{r}", used=True) for s in skills
-                    ],
-                    judge="llm",
-                )
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    def record(index: int, round_: int) -> None:
+        usage_record(
+            user=user,
+            judgments=[
+                judgment(s, query=f"t{index} r{round_}", used=True) for s in skills
+            ],
+            judge="llm",
+        )
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = race(record, threads=threads_count, rounds=rounds)
     assert errors == []
     for skill in skills:
         row = usage(user, skill)

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from skills.models import Skill, SkillVersion
 from skills.services import skill_merge, skill_update
+from tests.concurrency import race
 from tests.factories import make_skill
 
 WRITERS = 8
 ROUNDS = 3
-
-
-def _race(target, count: int) -> list[BaseException]:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            for round_ in range(ROUNDS):
-                target(index, round_)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 @pytest.mark.django_db(transaction=True)
@@ -43,11 +20,12 @@ def test_concurrent_merges_lose_nothing_and_number_versions_monotonically(user):
     # given
     skill = make_skill(owner=user, triggers=["base"])
     # when
-    errors = _race(
+    errors = race(
         lambda i, r: skill_merge(
             skill_id=skill.pk, incoming={"triggers": [f"t-{i}-{r}"]}
         ),
-        WRITERS,
+        threads=WRITERS,
+        rounds=ROUNDS,
     )
     # then
     assert errors == []
@@ -67,11 +45,12 @@ def test_concurrent_merges_lose_nothing_and_number_versions_monotonically(user):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_updates_get_unique_version_numbers(user):
     skill = make_skill(owner=user)
-    errors = _race(
+    errors = race(
         lambda i, r: skill_update(
             skill_id=skill.pk, instructions=f"writer {i} round {r}"
         ),
-        WRITERS,
+        threads=WRITERS,
+        rounds=ROUNDS,
     )
     assert errors == []
     numbers = list(
