@@ -188,21 +188,17 @@ def rank(
         return [], "keyword" if query_vector is None else "hybrid"
     keyword = np.concatenate(keyword_parts).astype(np.float32, copy=False)
     has_vector = np.concatenate(has_parts)
-    keyword_only = fuse(keyword, None, query_token_count=len(tokens))
     if query_vector is not None and has_vector.any():
         cosine = np.concatenate(cosine_parts).astype(np.float32, copy=False)
-        # Rows without a vector yet are scored on keywords alone, not as cosine 0.
-        floor = float(cosine[has_vector].min())
-        cosine = np.where(has_vector, cosine, floor)
-        scores = np.where(
-            has_vector,
-            fuse(keyword, cosine, query_token_count=len(tokens)),
-            keyword_only,
-        )
+        scores = fuse(keyword, cosine, query_token_count=len(tokens))
+        if not has_vector.all():
+            # Rows without a vector yet are scored on keywords alone, not as cosine 0.
+            keyword_only = fuse(keyword, None, query_token_count=len(tokens))
+            scores = np.where(has_vector, scores, keyword_only)
         mode = "hybrid"
     else:
         cosine = None
-        scores = keyword_only
+        scores = fuse(keyword, None, query_token_count=len(tokens))
         mode = "keyword"
     order = _top(scores, top_k)
     hits = []
