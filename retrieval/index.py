@@ -9,11 +9,13 @@ content hash, so a rebuild after one change re-tokenises only that skill.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -24,6 +26,7 @@ from retrieval.generations import generations_read
 from retrieval.keyword import KeywordIndex
 from retrieval.models import SkillEmbedding
 from retrieval.text import keyword_tokens
+from skills.mirror import atomic_write
 from skills.models import Skill, SkillStatus
 from skills.signals import LIBRARY_SCOPE
 
@@ -97,8 +100,73 @@ def scope_queryset(scope: str):  # noqa: ANN201
     return active.filter(owner_id=owner_id, library__isnull=True)
 
 
+def _persisted_name(scope: str) -> str:
+    return "skills-bm25-" + scope.replace(":", "-")
+
+
+def _persist_dir() -> Path:
+    return Path(settings.AUTOSKILL_STORE_DIR) / "index"
+
+
+def _load_persisted(scope: str, generation: int, signature: str) -> ScopeIndex | None:
+    """The keyword index saved for this exact generation, so a new process skips tokenising."""
+    name = _persisted_name(scope)
+    meta_path = _persist_dir() / f"{name}.meta.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("generation") != generation or meta.get("version") != 1:
+            return None
+        keyword = KeywordIndex.load(_persist_dir(), name)
+    except (OSError, ValueError, KeyError):
+        return None
+    skills = [IndexedSkill(**item) for item in meta["skills"]]
+    if [skill.id for skill in skills] != keyword.ids:
+        return None  # index and metadata from different writes
+    index = ScopeIndex(
+        scope=scope, generation=generation, signature=signature, skills=skills
+    )
+    index.keyword = keyword
+    if signature:
+        _load_vectors(index, keyword.ids)
+    return index
+
+
+def _persist(index: ScopeIndex) -> None:
+    if not getattr(settings, "AUTOSKILL_MIRROR_ENABLED", True) or index.keyword is None:
+        return
+    name = _persisted_name(index.scope)
+    try:
+        index.keyword.save(_persist_dir(), name)
+        meta = {
+            "version": 1,
+            "generation": index.generation,
+            "skills": [asdict(s) for s in index.skills],
+        }
+        atomic_write(
+            _persist_dir() / f"{name}.meta.json",
+            json.dumps(meta, ensure_ascii=False).encode("utf-8"),
+        )
+    except OSError:
+        logger.warning(
+            "Could not persist the %s keyword index", index.scope, exc_info=True
+        )
+
+
 def build_scope_index(*, scope: str, generation: int, signature: str) -> ScopeIndex:
-    """Load a scope's active skills and vectors from the database and index them."""
+    """Index a scope's active skills: from the saved keyword index when it is current,
+    else from the database (and save it when the scope is big enough to be worth it)."""
+    persisted = _load_persisted(scope, generation, signature)
+    if persisted is not None:
+        return persisted
+    index = _build_from_database(
+        scope=scope, generation=generation, signature=signature
+    )
+    if len(index) >= settings.AUTOSKILL_INDEX_BACKGROUND_MIN:
+        _persist(index)
+    return index
+
+
+def _build_from_database(*, scope: str, generation: int, signature: str) -> ScopeIndex:
     fields = (*SKILL_TEXT_FIELDS, "version", "content_hash", "library__slug")
     rows = list(scope_queryset(scope).order_by("pk").values(*fields))
     index = ScopeIndex(scope=scope, generation=generation, signature=signature)
