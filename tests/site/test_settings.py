@@ -86,3 +86,12 @@ def test_admin_browses_skills(admin_client, user):
     )
     assert admin_client.get("/admin/skills/skillversion/").status_code == 200
     assert admin_client.get("/admin/proxy/apikey/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_browses_retrieval_models(admin_client, user):
+    from tests.factories import make_skill
+
+    make_skill(owner=user)
+    assert admin_client.get("/admin/retrieval/skillembedding/").status_code == 200
+    assert admin_client.get("/admin/retrieval/indexgeneration/").status_code == 200
