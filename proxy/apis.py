@@ -14,6 +14,7 @@ from retrieval.search import (
     MAX_TOP_K,
     SCOPE_ALIASES,
     SCOPES,
+    SkillHit,
     skill_search,
 )
 
@@ -25,7 +26,8 @@ class SkillSearchApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
-        query = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=True)
+        query = serializers.CharField(max_length=MAX_QUERY_CHARS, required=False)
+        q = serializers.CharField(max_length=MAX_QUERY_CHARS, required=False)
         limit = serializers.IntegerField(
             min_value=1, max_value=MAX_TOP_K, required=False
         )
@@ -33,6 +35,13 @@ class SkillSearchApi(APIView):
             choices=[*SCOPES, *SCOPE_ALIASES], default="all"
         )
         min_score = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+        def validate(self, attrs: dict) -> dict:
+            query = (attrs.get("query") or attrs.get("q") or "").strip()
+            if not query:
+                raise serializers.ValidationError({"query": "This field is required."})
+            attrs["query"] = query
+            return attrs
 
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -42,30 +51,36 @@ class SkillSearchApi(APIView):
             user=request.user,
             query=args["query"],
             scope=args["scope"],
-            top_k=args.get("limit", 5),
-            min_score=args.get("min_score", 0.0),
+            top_k=args.get("limit"),  # default: AUTOSKILL_TOP_K
+            min_score=args.get("min_score"),  # default: AUTOSKILL_MIN_SCORE
         )
+        hits = [_hit(hit) for hit in result.hits]
         return Response(
             {
                 "object": "list",
                 "query": result.query,
+                "user": request.user.get_username(),
                 "scope": result.scope,
                 "mode": result.mode,
-                "data": [
-                    {
-                        "object": "skill_hit",
-                        "rank": hit.rank,
-                        "id": hit.skill.id,
-                        "score": hit.score,
-                        "name": hit.skill.name,
-                        "title": hit.skill.title,
-                        "description": hit.skill.description,
-                        "version": hit.skill.version,
-                        "source": hit.skill.source,
-                        "keyword_score": hit.keyword_score,
-                        "vector_score": hit.vector_score,
-                    }
-                    for hit in result.hits
-                ],
+                "data": hits,
+                # The original API also split hits by origin; kept for its clients.
+                "data_user": [h for h in hits if h["source"] == "user"],
+                "data_library": [h for h in hits if h["source"] != "user"],
             }
         )
+
+
+def _hit(hit: SkillHit) -> dict:
+    return {
+        "object": "skill_hit",
+        "rank": hit.rank,
+        "id": hit.skill.id,
+        "score": hit.score,
+        "name": hit.skill.name,
+        "title": hit.skill.title,
+        "description": hit.skill.description,
+        "version": hit.skill.version,
+        "source": hit.skill.source,
+        "keyword_score": hit.keyword_score,
+        "vector_score": hit.vector_score,
+    }

@@ -29,7 +29,7 @@ from skills.signals import LIBRARY_SCOPE
 
 SCOPES = ("user", "library", "all")
 SCOPE_ALIASES = {"common": "library", "shared": "library", "libraries": "library"}
-MAX_TOP_K = 50
+MAX_TOP_K = 200
 MAX_QUERY_CHARS = 4000
 
 
