@@ -31,6 +31,7 @@ SCOPES = ("user", "library", "all")
 SCOPE_ALIASES = {"common": "library", "shared": "library", "libraries": "library"}
 MAX_TOP_K = 200
 MAX_QUERY_CHARS = 4000
+CANDIDATES_PER_SIDE = 50
 
 
 @dataclass(frozen=True)
@@ -188,19 +189,27 @@ def rank(
         return [], "keyword" if query_vector is None else "hybrid"
     keyword = np.concatenate(keyword_parts).astype(np.float32, copy=False)
     has_vector = np.concatenate(has_parts)
+    cosine = None
     if query_vector is not None and has_vector.any():
         cosine = np.concatenate(cosine_parts).astype(np.float32, copy=False)
-        scores = fuse(keyword, cosine, query_token_count=len(tokens))
-        if not has_vector.all():
+    # Fusion features need only each side's best and runner-up, which the union of
+    # both sides' top candidates contains; the model was fitted on that union too.
+    # So scoring the union gives the same scores as scoring everything, cheaper.
+    candidates = _candidates(keyword, cosine, top_k)
+    keyword_c = keyword[candidates]
+    if cosine is not None:
+        scores = fuse(keyword_c, cosine[candidates], query_token_count=len(tokens))
+        missing = ~has_vector[candidates]
+        if missing.any():
             # Rows without a vector yet are scored on keywords alone, not as cosine 0.
-            keyword_only = fuse(keyword, None, query_token_count=len(tokens))
-            scores = np.where(has_vector, scores, keyword_only)
+            keyword_only = fuse(keyword_c, None, query_token_count=len(tokens))
+            scores = np.where(missing, keyword_only, scores)
         mode = "hybrid"
     else:
-        cosine = None
-        scores = fuse(keyword, None, query_token_count=len(tokens))
+        scores = fuse(keyword_c, None, query_token_count=len(tokens))
         mode = "keyword"
-    order = _top(scores, top_k)
+    order = candidates[_top(scores, top_k)].tolist()
+    scores = dict(zip(candidates.tolist(), scores.tolist(), strict=True))
     hits = []
     for position in order:
         score = float(scores[position])
@@ -218,6 +227,16 @@ def rank(
             )
         )
     return hits, mode
+
+
+def _candidates(keyword: np.ndarray, cosine: np.ndarray | None, top_k: int) -> np.ndarray:
+    per_side = max(CANDIDATES_PER_SIDE, top_k)
+    if len(keyword) <= 2 * per_side:
+        return np.arange(len(keyword))
+    chosen = np.argpartition(-keyword, per_side - 1)[:per_side]
+    if cosine is not None:
+        chosen = np.union1d(chosen, np.argpartition(-cosine, per_side - 1)[:per_side])
+    return np.sort(chosen)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
