@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from retrieval.embeddings import SKILL_TEXT_FIELDS, from_blob, skill_text
 from retrieval.generations import generations_read
@@ -292,7 +292,7 @@ class IndexCache:
             except Exception:  # noqa: BLE001 - keep serving the old index; retried next check
                 logger.exception("Rebuilding the %s index failed", scope)
             finally:
-                close_old_connections()
+                connections.close_all()  # this thread's own; it ends here
 
         threading.Thread(target=run, name=f"index-{scope}", daemon=True).start()
 
