@@ -14,12 +14,13 @@ import threading
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 _queue: queue.Queue[list] = queue.Queue()
 _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
+IDLE_SECONDS = 2.0
 
 
 def embedding_refresh_enqueue(*, skill_ids: Iterable[object]) -> None:
@@ -29,23 +30,34 @@ def embedding_refresh_enqueue(*, skill_ids: Iterable[object]) -> None:
     if getattr(settings, "AUTOSKILL_EMBEDDINGS_SYNC", False):
         _refresh(ids)
         return
-    _ensure_thread()
     _queue.put(ids)
+    _ensure_thread()
 
 
 def _ensure_thread() -> None:
     global _thread
     with _start_lock:
         if _thread is None or not _thread.is_alive():
+            # Not a daemon: a process (a management command, a server shutting down)
+            # finishes the vectors it queued before it exits; idle, the thread ends.
             _thread = threading.Thread(
-                target=_run, name="embedding-refresh", daemon=True
+                target=_run, name="embedding-refresh", daemon=False
             )
             _thread.start()
 
 
 def _run() -> None:
+    global _thread
     while True:
-        ids = _queue.get()
+        try:
+            ids = _queue.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            with _start_lock:
+                if _queue.empty():  # an item put after this check starts a new thread
+                    _thread = None
+                    connections.close_all()  # this thread's own; it ends here
+                    return
+            continue
         while True:  # coalesce everything queued meanwhile into one refresh
             try:
                 ids.extend(_queue.get_nowait())
@@ -65,3 +77,13 @@ def _refresh(ids: list) -> None:
     from retrieval.embeddings import embeddings_refresh
 
     embeddings_refresh(skill_ids=ids)
+
+
+def discard_pending() -> int:
+    """Drop queued refreshes; the caller is about to refresh everything itself."""
+    dropped = 0
+    while True:
+        try:
+            dropped += len(_queue.get_nowait())
+        except queue.Empty:
+            return dropped

@@ -229,7 +229,9 @@ def rank(
     return hits, mode
 
 
-def _candidates(keyword: np.ndarray, cosine: np.ndarray | None, top_k: int) -> np.ndarray:
+def _candidates(
+    keyword: np.ndarray, cosine: np.ndarray | None, top_k: int
+) -> np.ndarray:
     per_side = max(CANDIDATES_PER_SIDE, top_k)
     if len(keyword) <= 2 * per_side:
         return np.arange(len(keyword))

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from autoskill_site.providers.embeddings import EmbeddingError, embedder_from_settings
+from retrieval.embedding_worker import discard_pending
 from retrieval.embeddings import embeddings_refresh
 from retrieval.models import SkillEmbedding
 from skills.models import Skill, SkillStatus
@@ -30,6 +31,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "AUTOSKILL_EMBEDDINGS_PROVIDER is 'none'; there is nothing to compute."
             )
+        discard_pending()  # this run covers whatever the background worker had queued
         if options["all"]:
             SkillEmbedding.objects.filter(signature=embedder.signature).delete()
         total = Skill.objects.filter(status=SkillStatus.ACTIVE).count()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -84,6 +86,11 @@ class Command(BaseCommand):
         self._print(report)
         if report.errors and not (report.created or report.updated or report.unchanged):
             raise CommandError("Nothing was imported.")
+        if (
+            report.created or report.updated
+        ) and settings.AUTOSKILL_EMBEDDINGS_PROVIDER != "none":
+            # Vectors are computed here, with progress, rather than silently at exit.
+            call_command("refresh_embeddings", stdout=self.stdout, stderr=self.stderr)
 
     def _plan(self, options: dict, report: ImportReport) -> list:
         if options["skillbank"]:
