@@ -31,6 +31,9 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+# bm25s sets its logger to DEBUG on import and announces every index build; quiet it.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
 __all__ = ["BM25_PARAMS", "KeywordIndex"]
 
 BM25_PARAMS: dict[str, object] = {"method": "lucene", "k1": 1.5, "b": 0.75}
@@ -116,8 +119,6 @@ class KeywordIndex:
         ids = json.loads((path / _IDS_FILE).read_text(encoding="utf-8"))
         self = cls.__new__(cls)
         self.ids = list(ids)
-        # bm25s logs through its own logger at load; keep startup quiet.
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self._bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0)
         self._vocab = self._bm25.vocab_dict
         return self

@@ -109,10 +109,16 @@ def test_envelopes_also_in_debug_mode(client, auth, settings):
     )
 
 
-def test_original_api_compatibility_q_alias_defaults_and_split(client, user, auth, on_commit, settings):
+def test_original_api_compatibility_q_alias_defaults_and_split(
+    client, user, auth, on_commit, settings
+):
     settings.AUTOSKILL_MIN_SCORE = 0.0
     with on_commit():
-        make_skill(owner=user, title="Release notes writer", triggers=["write release notes"])
-    body = client.post(URL, {"q": "write release notes"}, content_type="application/json", **auth).json()
+        make_skill(
+            owner=user, title="Release notes writer", triggers=["write release notes"]
+        )
+    body = client.post(
+        URL, {"q": "write release notes"}, content_type="application/json", **auth
+    ).json()
     assert body["user"] == "alice" and len(body["data"]) == settings.AUTOSKILL_TOP_K
     assert body["data_user"] == body["data"] and body["data_library"] == []

@@ -247,7 +247,9 @@ def test_big_scopes_rebuild_in_the_background_and_serve_the_old_index_meanwhile(
     assert len(current) == 2 and current.generation > first.generation
 
 
-def test_a_new_process_loads_the_saved_keyword_index_instead_of_tokenising(user, on_commit, settings, monkeypatch, store_dir):
+def test_a_new_process_loads_the_saved_keyword_index_instead_of_tokenising(
+    user, on_commit, settings, monkeypatch, store_dir
+):
     from retrieval import index as index_module
     from retrieval.index import IndexCache
 
@@ -256,7 +258,9 @@ def test_a_new_process_loads_the_saved_keyword_index_instead_of_tokenising(user,
     IndexCache().get([f"user:{user.pk}"], signature="")
     assert (store_dir / "index" / f"skills-bm25-user-{user.pk}.meta.json").is_file()
     # when: a fresh cache (a new process) builds the same generation
-    monkeypatch.setattr(index_module, "keyword_tokens", lambda doc: pytest.fail("re-tokenised"))
+    monkeypatch.setattr(
+        index_module, "keyword_tokens", lambda doc: pytest.fail("re-tokenised")
+    )
     fresh = IndexCache().get([f"user:{user.pk}"], signature="")[0]
     # then
     assert len(fresh) == 3 and fresh.keyword is not None
