@@ -1,8 +1,7 @@
-"""Exact in-process vector search and the on-disk vector mirror files.
+"""The on-disk vector mirror: SkillBank/vectors/<signature>.meta.json|.ids.txt|.vecs.f32.
 
-Pure numpy: flat search is exact, needs no index build, and is fast enough for the
-skill corpus (DEPENDENCIES.md section 3). The files keep the original's layout so
-its tools can still read them, plus a checksum so a torn write is detected.
+The three files are written as a set and checksummed, so a reader never pairs ids
+with the wrong rows after a crash mid-write. Searching happens in retrieval/index.py.
 """
 
 from __future__ import annotations
@@ -13,12 +12,9 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from autoskill_site.providers.embeddings import EmbeddingError, l2_normalise
 
 _DISK_DTYPE = np.dtype("<f4")  # the original wrote native order; we pin little-endian
 _SAFE_SIGNATURE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -30,121 +26,6 @@ def validate_vector_id(item_id: str) -> None:
         raise ValueError(f"Vector id must be a non-empty string, got {item_id!r}.")
     if item_id.splitlines() != [item_id]:
         raise ValueError(f"Vector id {item_id!r} contains a line break.")
-
-
-def _normalised_rows(vectors: np.ndarray, dims: int) -> np.ndarray:
-    rows = np.asarray(vectors, dtype=np.float32)
-    if rows.ndim == 1:
-        rows = rows.reshape(1, -1)
-    if rows.ndim != 2 or rows.shape[1] != dims:
-        raise ValueError(
-            f"Expected vectors of {dims} dimensions, got shape {rows.shape}."
-        )
-    try:
-        return l2_normalise(rows)
-    except EmbeddingError as exc:
-        raise ValueError(str(exc)) from exc
-
-
-class VectorMatrix:
-    """Unit-length float32 rows keyed by id; scores are cosines in row order.
-
-    Storage grows by doubling and removal moves the last row into the hole, so a
-    single change never rebuilds the matrix. Not thread-safe: callers hold a lock.
-    """
-
-    def __init__(self, dims: int, *, capacity: int = 16) -> None:
-        if dims < 1:
-            raise ValueError("dims must be positive.")
-        self._dims = dims
-        self._data = np.zeros((max(capacity, 1), dims), dtype=np.float32)
-        self._ids: list[str] = []
-        self._rows: dict[str, int] = {}
-
-    @classmethod
-    def from_arrays(cls, ids: Sequence[str], matrix: np.ndarray) -> VectorMatrix:
-        rows = np.asarray(matrix)
-        if rows.ndim != 2 or rows.shape[1] < 1:
-            raise ValueError(f"Expected a 2-D matrix, got shape {rows.shape}.")
-        built = cls(rows.shape[1], capacity=len(ids))
-        built.upsert(ids, rows)
-        return built
-
-    @property
-    def dims(self) -> int:
-        return self._dims
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self._ids)
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """A read-only view of the live rows, aligned with `ids`."""
-        view = self._data[: len(self._ids)]
-        view.flags.writeable = False
-        return view
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, item_id: object) -> bool:
-        return item_id in self._rows
-
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Replace rows of known ids in place and append the rest."""
-        ids = list(ids)
-        for item_id in ids:
-            validate_vector_id(item_id)
-        if len(set(ids)) != len(ids):
-            raise ValueError("Duplicate ids in one upsert.")
-        rows = _normalised_rows(vectors, self._dims)
-        if rows.shape[0] != len(ids):
-            raise ValueError(f"{len(ids)} ids but {rows.shape[0]} vectors.")
-        new = [item_id for item_id in ids if item_id not in self._rows]
-        needed = len(self._ids) + len(new)
-        if needed > self._data.shape[0]:
-            grown = np.zeros(
-                (max(needed, 2 * self._data.shape[0]), self._dims), np.float32
-            )
-            grown[: len(self._ids)] = self._data[: len(self._ids)]
-            self._data = grown
-        for item_id in new:
-            self._rows[item_id] = len(self._ids)
-            self._ids.append(item_id)
-        self._data[[self._rows[item_id] for item_id in ids]] = rows
-
-    def remove(self, ids: Sequence[str]) -> int:
-        """Drop the given ids (unknown ones are ignored); returns how many went."""
-        removed = 0
-        for item_id in ids:
-            row = self._rows.pop(item_id, None)
-            if row is None:
-                continue
-            last = len(self._ids) - 1
-            if row != last:
-                moved = self._ids[last]
-                self._data[row] = self._data[last]
-                self._ids[row] = moved
-                self._rows[moved] = row
-            self._ids.pop()
-            removed += 1
-        return removed
-
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """Cosine of the query against every row, aligned with `ids` (one matvec)."""
-        q = _normalised_rows(query, self._dims)[0]
-        return self._data[: len(self._ids)] @ q
-
-    def top_k(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """The k best (id, cosine) pairs, best first; ties keep row order."""
-        scores = self.scores(query)
-        if k <= 0 or scores.size == 0:
-            return []
-        k = min(k, scores.size)
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.lexsort((best, -scores[best]))]
-        return [(self._ids[i], float(scores[i])) for i in best]
 
 
 def _paths(directory: Path, signature: str) -> tuple[Path, Path, Path]:

@@ -1,4 +1,4 @@
-"""VectorMatrix behaviour and the vector mirror files (retrieval/vectors.py)."""
+"""The vector mirror files and id validation (retrieval/vectors.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from retrieval.vectors import (
-    VectorMatrix,
     read_vector_files,
     validate_vector_id,
     write_vector_files,
@@ -27,106 +26,6 @@ def unit(*values: float) -> np.ndarray:
 def random_rows(n: int, dims: int, seed: int = 0) -> np.ndarray:
     rows = np.random.default_rng(seed).normal(size=(n, dims)).astype(np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-class TestVectorMatrix:
-    def test_upsert_appends_and_scores_are_cosines_in_id_order(self) -> None:
-        """New ids append rows; scores line up with `ids` and equal the cosine."""
-        # given
-        matrix = VectorMatrix(3, capacity=1)
-        # when
-        matrix.upsert(["a", "b", "c"], np.array([[2, 0, 0], [0, 5, 0], [1, 1, 0]]))
-        scores = matrix.scores(np.array([3.0, 0.0, 0.0]))
-        # then
-        assert matrix.ids == ["a", "b", "c"]
-        assert len(matrix) == 3 and matrix.dims == 3 and "b" in matrix
-        np.testing.assert_allclose(scores, [1.0, 0.0, 1 / np.sqrt(2)], rtol=1e-6)
-        assert scores.dtype == np.float32
-
-    def test_rows_are_stored_unit_length(self) -> None:
-        """Unnormalised input is normalised on the way in, so dot product = cosine."""
-        # given
-        matrix = VectorMatrix(4)
-        # when
-        matrix.upsert(["x"], np.array([[3.0, 4.0, 0.0, 0.0]]))
-        # then
-        np.testing.assert_allclose(np.linalg.norm(matrix.matrix, axis=1), [1.0])
-
-    def test_upsert_of_known_id_replaces_its_row_in_place(self) -> None:
-        """Replacing keeps the row position and changes only that row."""
-        # given
-        matrix = VectorMatrix(2)
-        matrix.upsert(["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]]))
-        # when
-        matrix.upsert(["a"], unit(0.0, 1.0))
-        # then
-        assert matrix.ids == ["a", "b"]
-        np.testing.assert_allclose(matrix.scores(unit(0.0, 1.0)), [1.0, 1.0])
-
-    def test_remove_swaps_last_row_into_the_hole(self) -> None:
-        """Removal keeps ids and rows aligned and ignores unknown ids."""
-        # given
-        rows = random_rows(4, 5)
-        matrix = VectorMatrix.from_arrays(["a", "b", "c", "d"], rows)
-        # when
-        removed = matrix.remove(["b", "nope"])
-        # then
-        assert removed == 1
-        assert matrix.ids == ["a", "d", "c"]
-        for item_id, row in zip(matrix.ids, matrix.matrix, strict=True):
-            np.testing.assert_allclose(row, rows["abcd".index(item_id)], rtol=1e-6)
-        assert "b" not in matrix
-
-    def test_remove_everything_then_reuse(self) -> None:
-        """An emptied matrix scores to an empty array and accepts new rows."""
-        # given
-        matrix = VectorMatrix.from_arrays(["a"], random_rows(1, 3))
-        # when
-        matrix.remove(["a"])
-        empty_scores = matrix.scores(unit(1, 0, 0))
-        matrix.upsert(["z"], unit(0, 0, 1))
-        # then
-        assert empty_scores.shape == (0,)
-        assert matrix.ids == ["z"]
-
-    def test_growth_preserves_existing_rows(self) -> None:
-        """Many single upserts (capacity doubling) keep every row intact."""
-        # given
-        rows = random_rows(100, 8, seed=3)
-        matrix = VectorMatrix(8, capacity=1)
-        # when
-        for i, row in enumerate(rows):
-            matrix.upsert([f"id{i}"], row)
-        # then
-        np.testing.assert_allclose(matrix.matrix, rows, rtol=1e-6)
-        assert matrix.top_k(rows[42], 3)[0][0] == "id42"
-
-    def test_top_k_is_sorted_best_first(self) -> None:
-        """top_k returns (id, score) pairs in descending score order."""
-        # given
-        matrix = VectorMatrix.from_arrays(
-            ["far", "near", "mid"], np.array([[0.0, 1.0], [1.0, 0.01], [1.0, 1.0]])
-        )
-        # when
-        best = matrix.top_k(unit(1.0, 0.0), 2)
-        # then
-        assert [item_id for item_id, _ in best] == ["near", "mid"]
-        assert best[0][1] > best[1][1]
-
-    def test_rejects_bad_input(self) -> None:
-        """Wrong dims, zero vectors, count mismatch and duplicates are errors."""
-        matrix = VectorMatrix(3)
-        with pytest.raises(ValueError, match="dimensions"):
-            matrix.upsert(["a"], np.ones((1, 4)))
-        with pytest.raises(ValueError, match="zero"):
-            matrix.upsert(["a"], np.zeros((1, 3)))
-        with pytest.raises(ValueError, match="ids but"):
-            matrix.upsert(["a", "b"], np.ones((1, 3)))
-        with pytest.raises(ValueError, match="Duplicate"):
-            matrix.upsert(["a", "a"], np.ones((2, 3)))
-        with pytest.raises(ValueError, match="line break"):
-            matrix.upsert(["a\nb"], np.ones((1, 3)))
-        assert len(matrix) == 0
 
 
 class TestIdValidation:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.selectors import user_for_command
 from proxy.auth import api_key_create
 
 
@@ -25,9 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        user = get_user_model().objects.filter(username=options["user"]).first()
-        if user is None:
-            raise CommandError(f"No user named {options['user']!r}.")
+        user = user_for_command(options["user"])
         if not user.is_active:
             raise CommandError(
                 f"User {options['user']!r} is inactive; activate it first."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.selectors import user_for_command
 from skills.exporter import export_to_folder, export_to_zip
 from skills.models import Library, Skill, SkillStatus
 
@@ -41,9 +41,7 @@ class Command(BaseCommand):
             skills = skills.filter(status=SkillStatus.ACTIVE)
         flat = True
         if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"No user named {options['user']!r}.")
+            user = user_for_command(options["user"])
             skills = skills.filter(owner=user)
         elif options["library"]:
             library = Library.objects.filter(slug=options["library"]).first()

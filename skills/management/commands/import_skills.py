@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from accounts.selectors import user_for_command
 from autoskill_site.exceptions import ApplicationError
 from skills.importer import (
     ImportOptions,
@@ -106,11 +106,7 @@ class Command(BaseCommand):
         if options["library"]:
             target = Target(library=library_get_or_create(slug=options["library"]))
         elif options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(
-                    f"No user named {options['user']!r}; create it first."
-                )
+            user = user_for_command(options["user"])
             target = Target(owner=user)
         else:
             raise CommandError(
