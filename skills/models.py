@@ -197,6 +197,11 @@ class SkillVersion(models.Model):
         related_name="+",
     )
     reason = models.TextField(blank=True)
+    # A plain UUID, not a foreign key: skills sits below extraction and must not
+    # depend on it; the job row may also be pruned while the version stays.
+    job_id = models.UUIDField(
+        null=True, blank=True, help_text="Extraction job that wrote this version."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

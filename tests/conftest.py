@@ -18,6 +18,16 @@ def store_dir(settings, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def fresh_search_indexes():
+    """Test databases roll back, so a cached index could outlive the rows it indexed."""
+    from retrieval.index import index_cache
+
+    index_cache.clear()
+    yield
+    index_cache.clear()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(

@@ -24,7 +24,6 @@ _E5_VARIANTS = {
     "multilingual-e5-small-enpt": "enpt",
 }
 _OPENAI_DEFAULT_MODEL = "text-embedding-3-small"
-_OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 # Statuses worth another attempt: the request may succeed unchanged later.
 _RETRYABLE = {408, 409, 429}
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]|[^\W\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -247,7 +246,13 @@ def _build_embedder(
             raise ImproperlyConfigured(
                 "Set AUTOSKILL_EMBEDDINGS_API_KEY (or OPENAI_API_KEY) for the openai embeddings provider."
             )
-        url = base_url or _OPENAI_DEFAULT_URL
+        if not base_url:
+            # No endpoint is assumed, so embeddings never leave for a vendor by default.
+            raise ImproperlyConfigured(
+                "Set AUTOSKILL_EMBEDDINGS_BASE_URL (or OPENAI_BASE_URL) for the openai "
+                "embeddings provider, e.g. https://api.openai.com/v1 or your server's /v1 URL."
+            )
+        url = base_url
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise ImproperlyConfigured(
                 f"AUTOSKILL_EMBEDDINGS_BASE_URL={public_url(url)!r} is not an http(s) URL."

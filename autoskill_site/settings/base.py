@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "skills",
     "retrieval",
@@ -199,3 +201,84 @@ AUTOSKILL_INDEX_BACKGROUND_MIN = env_int(
     "AUTOSKILL_INDEX_BACKGROUND_MIN", 2000, minimum=0
 )
 AUTOSKILL_USAGE_DEDUP_WINDOW = env_int("AUTOSKILL_USAGE_DEDUP_WINDOW", 600, minimum=0)
+
+# LLM PROVIDERS
+# offline | openai | generic | dashscope | glm | internlm | anthropic (aliases accepted);
+# empty = picked from the vendor keys present, as the original did. No vendor URL or
+# model is built in: see README "LLM providers" and providers/llm_config.py.
+AUTOSKILL_LLM_PROVIDER = env_str("AUTOSKILL_LLM_PROVIDER", "")
+# These win over the vendor variables below.
+AUTOSKILL_LLM_MODEL = env_str("AUTOSKILL_LLM_MODEL", "")
+AUTOSKILL_LLM_BASE_URL = env_str("AUTOSKILL_LLM_BASE_URL", "")
+AUTOSKILL_LLM_API_KEY = env_str("AUTOSKILL_LLM_API_KEY", "")
+AUTOSKILL_LLM_AUTH_MODE = env_str("AUTOSKILL_LLM_AUTH_MODE", "")  # auto|jwt|api_key
+# A cheaper model for extraction, rewrite, selection and audit (empty = chat model).
+AUTOSKILL_EXTRACTION_LLM_MODEL = env_str("AUTOSKILL_EXTRACTION_LLM_MODEL", "")
+AUTOSKILL_LLM_TIMEOUT = env_int(
+    "AUTOSKILL_LLM_TIMEOUT", env_int("AUTOSKILL_TIMEOUT_S", 60, minimum=1), minimum=1
+)
+AUTOSKILL_LLM_RETRIES = env_int("AUTOSKILL_LLM_RETRIES", 3, minimum=0)
+# 0 = the server's default (Anthropic, which requires a value, then gets 4096).
+AUTOSKILL_LLM_MAX_TOKENS = env_int("AUTOSKILL_LLM_MAX_TOKENS", 0, minimum=0)
+AUTOSKILL_LLM_EXTRA_BODY = env_str("AUTOSKILL_LLM_EXTRA_BODY", "")  # a JSON object
+# The original's vendor variables, read here once so llm_config never touches os.environ.
+AUTOSKILL_LLM_ENV = {
+    name: env_str(name, "")
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_CHAT_MODEL",
+        "DASHSCOPE_API_KEY",
+        "DASHSCOPE_MODEL",
+        "DASHSCOPE_BASE_URL",
+        "ZHIPUAI_API_KEY",
+        "BIGMODEL_API_KEY",
+        "BIGMODEL_GLM_MODEL",
+        "BIGMODEL_BASE_URL",
+        "BIGMODEL_AUTH_MODE",
+        "BIGMODEL_TOKEN_TIME_UNIT",
+        "BIGMODEL_LLM_EXTRA_BODY",
+        "INTERNLM_API_KEY",
+        "INTERN_API_KEY",
+        "INTERNLM_TOKEN",
+        "INTERNLM_MODEL",
+        "INTERNLM_BASE_URL",
+        "INTERNLM_THINKING_MODE",
+        "INTERNLM_LLM_EXTRA_BODY",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_MODEL",
+        "ANTHROPIC_BASE_URL",
+        "AUTOSKILL_GENERIC_LLM_URL",
+        "AUTOSKILL_GENERIC_LLM_MODEL",
+        "AUTOSKILL_GENERIC_API_KEY",
+        "AUTOSKILL_GENERIC_LLM_API_KEY",
+    )
+}
+
+# EXTRACTION
+AUTOSKILL_EXTRACT_ENABLED = env_bool("AUTOSKILL_EXTRACT_ENABLED", True)
+# auto = every `extract_turn_limit` user turns; always = every turn; never = only on demand.
+AUTOSKILL_EXTRACT_MODE = env_str("AUTOSKILL_EXTRACT_MODE", "auto")
+AUTOSKILL_EXTRACT_TURN_LIMIT = env_int("AUTOSKILL_EXTRACT_TURN_LIMIT", 1, minimum=1)
+# Messages of a conversation an extraction looks at (the original's ingest_window).
+AUTOSKILL_INGEST_WINDOW = env_int("AUTOSKILL_INGEST_WINDOW", 6, minimum=2)
+# Fused retrieval score at which an existing skill counts as "similar" in maintenance.
+AUTOSKILL_DEDUPE_THRESHOLD = float(env_str("AUTOSKILL_DEDUPE_THRESHOLD", "0.5"))
+# Extraction jobs running at once in one worker process (the original's default: 2).
+AUTOSKILL_MAX_BG_EXTRACT_JOBS = env_int("AUTOSKILL_MAX_BG_EXTRACT_JOBS", 2, minimum=1)
+# A running job renews its lease every lease/3 seconds; an expired lease means the
+# worker died, and the reaper puts the job back in the queue.
+AUTOSKILL_JOB_LEASE_SECONDS = env_int("AUTOSKILL_JOB_LEASE_SECONDS", 60, minimum=5)
+AUTOSKILL_JOB_MAX_ATTEMPTS = env_int("AUTOSKILL_JOB_MAX_ATTEMPTS", 3, minimum=1)
+AUTOSKILL_JOB_RETRY_DELAY = float(env_str("AUTOSKILL_JOB_RETRY_DELAY", "5"))
+# Share of turns whose skill usage is judged by the LLM (the rest: heuristic judge).
+AUTOSKILL_USAGE_AUDIT_RATE = float(env_str("AUTOSKILL_USAGE_AUDIT_RATE", "0.25"))
+
+TASKS = {
+    "default": {
+        "BACKEND": env_str(
+            "AUTOSKILL_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"
+        ),
+        "QUEUES": ["default", "extraction", "audit"],
+    }
+}

@@ -21,3 +21,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 AUTOSKILL_EMBEDDINGS_PROVIDER = "hashing"
 AUTOSKILL_EMBEDDINGS_SYNC = True
 AUTOSKILL_INDEX_CHECK_SECONDS = 0.0
+# Tests never reach a real model: the offline provider unless a test points elsewhere.
+AUTOSKILL_LLM_PROVIDER = "offline"

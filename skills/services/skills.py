@@ -52,6 +52,7 @@ def skill_create(
     author: Any = None,
     reason: str = "",
     on_identity_conflict: str = "error",
+    job_id: uuid.UUID | None = None,
 ) -> Skill:
     """Create a skill and its version 1 in the user's or library's namespace."""
     if (owner is None) == (library is None):
@@ -93,7 +94,12 @@ def skill_create(
         )
         assign_identity(skill, on_conflict=on_identity_conflict)
         return create_row(
-            skill, files=files or {}, origin=origin, author=author, reason=reason
+            skill,
+            files=files or {},
+            origin=origin,
+            author=author,
+            reason=reason,
+            job_id=job_id,
         )
 
     return retrying(create)
@@ -111,6 +117,7 @@ def skill_update(
     status: str | None = None,
     provenance: Mapping[str, Any] | None = None,
     confidence: float | None = None,
+    job_id: uuid.UUID | None = None,
     **changes: Any,
 ) -> Skill:
     """Apply field changes as a new version; unchanged content writes nothing.
@@ -144,6 +151,7 @@ def skill_update(
             reason=reason,
             provenance=provenance,
             confidence=confidence,
+            job_id=job_id,
         )
 
     return retrying(update)
@@ -157,6 +165,8 @@ def skill_merge(
     origin: str = VersionOrigin.MERGE,
     reason: str = "",
     files: Mapping[str, bytes] | None = None,
+    confidence: float | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> Skill:
     """Fold new evidence into a skill and bump its patch version.
 
@@ -197,6 +207,8 @@ def skill_merge(
             origin=origin,
             author=author,
             reason=reason,
+            confidence=confidence,
+            job_id=job_id,
         )
 
     return retrying(merge)

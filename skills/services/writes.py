@@ -119,6 +119,7 @@ def write_version(
     reason: str,
     manifest: Mapping[str, str],
     fresh: bool = False,
+    job_id: uuid.UUID | None = None,
 ) -> SkillVersion:
     """Snapshot the locked skill as its next version; the number comes from a guarded update.
 
@@ -149,6 +150,7 @@ def write_version(
         origin=origin,
         author=author if getattr(author, "pk", None) else None,
         reason=reason[:2000],
+        job_id=job_id,
         **content,
     )
     version.save()
@@ -169,6 +171,7 @@ def save_and_version(
     reason: str,
     manifest: Mapping[str, str],
     extra_scopes: tuple[str, ...] = (),
+    job_id: uuid.UUID | None = None,
 ) -> Skill:
     skill.content_hash = content_hash(
         content=content_of(skill), files=manifest, status=skill.status
@@ -176,7 +179,12 @@ def save_and_version(
     validate_fields(skill)
     skill.save()
     write_version(
-        skill=skill, origin=origin, author=author, reason=reason, manifest=manifest
+        skill=skill,
+        origin=origin,
+        author=author,
+        reason=reason,
+        manifest=manifest,
+        job_id=job_id,
     )
     after_commit(skill, extra_scopes=extra_scopes)
     return skill
@@ -220,7 +228,13 @@ def after_commit(skill: Skill, *, extra_scopes: tuple[str, ...] = ()) -> None:
 
 
 def create_row(
-    skill: Skill, *, files: Mapping[str, bytes], origin: str, author: Any, reason: str
+    skill: Skill,
+    *,
+    files: Mapping[str, bytes],
+    origin: str,
+    author: Any,
+    reason: str,
+    job_id: uuid.UUID | None = None,
 ) -> Skill:
     check_files(files)
     manifest = {
@@ -241,6 +255,7 @@ def create_row(
         reason=reason,
         manifest=manifest,
         fresh=True,
+        job_id=job_id,
     )
     after_commit(skill)
     return skill
@@ -266,6 +281,7 @@ def apply_changes(
     provenance: Mapping[str, Any] | None = None,
     confidence: float | None = None,
     manifest: Mapping[str, str] | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> Skill:
     before = content_of(skill)
     merged = clean_content({**before, **changes})
@@ -315,5 +331,10 @@ def apply_changes(
     ):
         assign_identity(skill, on_conflict="error")
     return save_and_version(
-        skill=skill, origin=origin, author=author, reason=reason, manifest=new_manifest
+        skill=skill,
+        origin=origin,
+        author=author,
+        reason=reason,
+        manifest=new_manifest,
+        job_id=job_id,
     )

@@ -1,11 +1,12 @@
-"""A fake OpenAI-compatible server on loopback, for tests that exercise real HTTP.
+"""A fake OpenAI-compatible (and Anthropic) server on loopback, for real-HTTP tests.
 
 Tests never leave 127.0.0.1, and the `openai` 3.x SDK runs on httpx2 (respx cannot
 intercept it), so a small real server is the most faithful fake. Stdlib only.
 
 Each route answers from a queue of scripted responses (status, JSON body, delay,
 text) and falls back to a default handler when the queue is empty. Every request is
-recorded. New routes are added with `route(path, handler)`.
+recorded. New routes are added with `route(path, handler)`. The Anthropic Messages
+route (`ANTHROPIC`, /v1/messages) answers JSON or the named SSE event stream.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 EMBEDDINGS = "/v1/embeddings"
 CHAT = "/v1/chat/completions"
+ANTHROPIC = "/v1/messages"
 
 
 @dataclass
@@ -50,11 +52,15 @@ class Recorded:
 
 @dataclass
 class Reply:
-    """What a route handler produces: JSON, or a list of SSE `data:` payloads."""
+    """What a route handler produces: JSON, or a list of SSE events.
+
+    An event is a `data:` payload, or an (event name, payload) pair for servers that
+    name their events (Anthropic).
+    """
 
     status: int = 200
     body: Any = None
-    events: list[str] | None = None
+    events: list[str | tuple[str, str]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -85,6 +91,7 @@ class FakeOpenAIServer:
         self._routes: dict[str, Handler] = {
             EMBEDDINGS: self._embeddings,
             CHAT: self._chat,
+            ANTHROPIC: self._anthropic,
         }
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -189,6 +196,9 @@ class FakeOpenAIServer:
     def reply_chat(self, *texts: str) -> None:
         self.enqueue(CHAT, *[Scripted(text=text) for text in texts])
 
+    def reply_anthropic(self, *texts: str) -> None:
+        self.enqueue(ANTHROPIC, *[Scripted(text=text) for text in texts])
+
     def requests_to(self, path: str) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
@@ -241,7 +251,11 @@ class FakeOpenAIServer:
         http.send_header("Connection", "close")
         http.end_headers()
         for event in reply.events:
-            http.wfile.write(f"data: {event}\n\n".encode())
+            if isinstance(event, tuple):
+                name, data = event
+                http.wfile.write(f"event: {name}\ndata: {data}\n\n".encode())
+            else:
+                http.wfile.write(f"data: {event}\n\n".encode())
             http.wfile.flush()
         http.close_connection = True
 
@@ -313,6 +327,61 @@ class FakeOpenAIServer:
         events = [chunk({"role": "assistant", "content": ""}, None)]
         events += [chunk({"content": piece}, None) for piece in _pieces(text)]
         events += [chunk({}, "stop"), "[DONE]"]
+        return Reply(events=events)
+
+    def _anthropic(self, request: Recorded, scripted: Scripted | None) -> Reply:
+        body = request.json if isinstance(request.json, dict) else {}
+        text = (
+            scripted.text
+            if scripted is not None and scripted.text is not None
+            else self.chat_text
+        )
+        model = body.get("model", "fake-claude")
+        ident = f"msg_fake{len(self.requests)}"
+        usage = {"input_tokens": 3, "output_tokens": len(text.split())}
+        message = {
+            "id": ident,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return Reply(body=message)
+
+        def event(name: str, **data: Any) -> tuple[str, str]:
+            return name, json.dumps({"type": name, **data})
+
+        start = {**message, "content": [], "stop_reason": None}
+        start["usage"] = {"input_tokens": 3, "output_tokens": 0}
+        events = [event("message_start", message=start)]
+        events.append(
+            event(
+                "content_block_start",
+                index=0,
+                content_block={"type": "text", "text": ""},
+            )
+        )
+        events += [
+            event(
+                "content_block_delta",
+                index=0,
+                delta={"type": "text_delta", "text": piece},
+            )
+            for piece in _pieces(text)
+        ]
+        events += [
+            event("content_block_stop", index=0),
+            event(
+                "message_delta",
+                delta={"stop_reason": "end_turn", "stop_sequence": None},
+                usage={"output_tokens": usage["output_tokens"]},
+            ),
+            event("message_stop"),
+        ]
         return Reply(events=events)
 
 

@@ -325,6 +325,7 @@ class TestEmbedderFromSettings:
         [
             ({"PROVIDER": "cohere"}, "AUTOSKILL_EMBEDDINGS_PROVIDER"),
             ({"PROVIDER": "openai"}, "AUTOSKILL_EMBEDDINGS_API_KEY"),
+            ({"PROVIDER": "openai", "API_KEY": "k"}, "AUTOSKILL_EMBEDDINGS_BASE_URL"),
             (
                 {"PROVIDER": "openai", "API_KEY": "k", "BASE_URL": "ftp://x"},
                 "AUTOSKILL_EMBEDDINGS_BASE_URL",

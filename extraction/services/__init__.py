@@ -1,0 +1,15 @@
+"""Extraction services: the only entry points views, consumers and commands call."""
+
+from extraction.services.run import (
+    IngestResult,
+    extraction_ingest,
+    extraction_simulate,
+    extraction_submit,
+)
+
+__all__ = [
+    "IngestResult",
+    "extraction_ingest",
+    "extraction_simulate",
+    "extraction_submit",
+]

@@ -1,0 +1,1 @@
+from tests.extraction.llm_fixtures import llm  # noqa: F401 - fixture for this package

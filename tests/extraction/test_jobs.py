@@ -1,0 +1,178 @@
+"""Durable jobs: submit, fair capped claims, retries, crash-resume via the lease, events, simulate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from extraction.events import job_events_after
+from extraction.jobs import job_claim, jobs_reap
+from extraction.models import ExtractionJob, JobEvent
+from extraction.pipeline import job_run
+from extraction.services import extraction_simulate, extraction_submit
+from skills.models import Skill
+from tests.extraction.llm_fixtures import RELEASE_SKILL, reply_json
+
+pytestmark = pytest.mark.django_db
+
+RELEASE = "Before each release: run regression -> canary -> monitor -> full rollout."
+
+
+def submit(user, text=RELEASE, **kw):
+    return extraction_submit(
+        user=user,
+        messages=[{"role": "user", "content": text}],
+        trigger="extract_now",
+        **kw,
+    )
+
+
+def test_submit_records_a_scheduled_job_and_event_and_dedupes_the_same_window(user):
+    job, created = submit(user)
+    again, created_again = submit(user)
+
+    assert created and not created_again and again.pk == job.pk
+    assert job.status == "scheduled"
+    assert [e["status"] for e in job_events_after(user=user)] == ["scheduled"]
+
+
+def test_empty_windows_are_refused_with_a_clear_error(user):
+    from autoskill_site.exceptions import InvalidInput
+
+    with pytest.raises(InvalidInput, match="no user message"):
+        extraction_submit(
+            user=user,
+            messages=[{"role": "assistant", "content": "hi"}],
+            trigger="extract_now",
+        )
+
+
+def test_claims_are_fair_between_users_and_capped(user, other_user, settings):
+    settings.AUTOSKILL_MAX_BG_EXTRACT_JOBS = 2
+    first, _ = submit(user, "rule one: always use pnpm")
+    submit(user, "rule two: never use tabs")
+    late, _ = submit(other_user, "rule three: answer in French")
+
+    assert job_claim(worker="w1").pk == first.pk
+    assert job_claim(worker="w2").pk == late.pk  # the other user's job jumps the queue
+    assert job_claim(worker="w3") is None  # cap of 2 reached
+
+
+def test_a_transient_failure_is_retried_then_fails_with_an_explicit_error(
+    user, fake_openai, llm, settings
+):
+    settings.AUTOSKILL_JOB_MAX_ATTEMPTS = 2
+    job, _ = submit(user)
+    fake_openai.fail("/v1/chat/completions", 503, times=6)
+
+    job = job_run(job=job_claim(job_id=job.pk), llm=llm)
+    assert (job.status, job.attempts) == ("scheduled", 1)
+    assert job.run_after > timezone.now()
+
+    ExtractionJob.objects.filter(pk=job.pk).update(run_after=timezone.now())
+    job = job_run(job=job_claim(job_id=job.pk), llm=llm)
+    assert (job.status, job.outcome) == ("failed", "error")
+    assert "503" in job.error
+    messages = [e.message for e in JobEvent.objects.filter(job=job).order_by("seq")]
+    assert messages[0] == "scheduled" and messages[2].startswith("retry scheduled")
+    assert messages[-1].startswith("failed")
+
+
+def test_a_job_whose_worker_died_is_resumed_by_the_reaper_and_completes(
+    user, fake_openai, llm
+):
+    job, _ = submit(user)
+    claimed = job_claim(worker="crashed-worker", job_id=job.pk)
+    assert claimed.status == "running"
+    ExtractionJob.objects.filter(pk=job.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert jobs_reap() == [str(job.pk)]
+    reply_json(fake_openai, {"skills": [RELEASE_SKILL]})
+    job = job_run(job=job_claim(job_id=job.pk), llm=llm)
+
+    assert (job.status, job.outcome, job.attempts) == ("completed", "added", 2)
+    assert "resumed" in " ".join(
+        JobEvent.objects.filter(job=job).values_list("message", flat=True)
+    )
+
+
+def test_a_stale_worker_cannot_finish_a_job_it_lost(user, fake_openai, llm):
+    from extraction.jobs import job_complete
+
+    job, _ = submit(user)
+    claimed = job_claim(worker="slow", job_id=job.pk)
+    ExtractionJob.objects.filter(pk=job.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    jobs_reap()
+
+    assert not job_complete(
+        job=claimed, outcome="added", decision={}, upserted=[], worker="slow"
+    )
+
+
+def test_completed_job_records_decision_and_upserted_skill(user, fake_openai, llm):
+    job, _ = submit(user)
+    reply_json(fake_openai, {"skills": [RELEASE_SKILL]})
+
+    job = job_run(job=job_claim(job_id=job.pk), llm=llm)
+
+    skill = Skill.objects.get(owner=user)
+    assert job.upserted == [
+        {"id": str(skill.pk), "name": skill.name, "version": "0.1.0"}
+    ]
+    assert (
+        job.decision["action"] == "add"
+        and job.decision["candidate"]["name"] == RELEASE_SKILL["name"]
+    )
+    assert skill.provenance["job_id"] == str(job.pk)
+    final = job_events_after(user=user)[-1]
+    assert (final["status"], final["outcome"], final["upserted"][0]["id"]) == (
+        "completed",
+        "added",
+        str(skill.pk),
+    )
+
+
+def test_no_candidate_is_a_completed_job_with_that_outcome(user, fake_openai, llm):
+    job, _ = submit(user, "what's the capital of France?")
+    reply_json(fake_openai, {"skills": []})
+    job = job_run(job=job_claim(job_id=job.pk), llm=llm)
+    assert (job.status, job.outcome) == ("completed", "no_candidate")
+
+
+def test_simulate_returns_the_decision_and_stores_nothing(user, fake_openai, llm):
+    reply_json(fake_openai, {"skills": [RELEASE_SKILL]})
+
+    report = extraction_simulate(
+        user=user, messages=[{"role": "user", "content": RELEASE}], llm=llm
+    )
+
+    assert (
+        report["outcome"] == "added"
+        and report["candidate"]["name"] == RELEASE_SKILL["name"]
+    )
+    assert not Skill.objects.exists() and not ExtractionJob.objects.exists()
+
+
+def test_events_are_only_the_owners(user, other_user):
+    submit(user)
+    assert job_events_after(user=other_user) == []
+
+
+def test_the_task_runs_the_job_through_django_tasks(
+    user, settings, django_capture_on_commit_callbacks
+):
+    """With the immediate backend the queued task claims and runs the job (offline provider)."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+                                  "QUEUES": ["default", "extraction", "audit"]}}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        job, _ = submit(user)
+
+    job.refresh_from_db()
+    assert (job.status, job.outcome) == ("completed", "added")
+    assert Skill.objects.filter(owner=user).count() == 1
