@@ -109,7 +109,7 @@ def build_window(
     hint: str | None = None,
     max_messages: int = 0,
 ) -> EvidenceWindow:
-    """Normalise, clip and redact; the hash is of the redacted window (what is stored)."""
+    """Normalise, redact and clip; the hash is of the redacted window (what is stored)."""
     cleaned: list[dict[str, str]] = []
     for raw in messages:
         if not isinstance(raw, Mapping):
@@ -120,12 +120,13 @@ def build_window(
         if not text:
             continue
         cleaned.append(
-            {"role": role, "content": redact_text(_clip(text, MAX_MESSAGE_CHARS))}
+            {"role": role, "content": _clip(redact_text(text), MAX_MESSAGE_CHARS)}
         )
     if max_messages > 0:
         cleaned = cleaned[-max_messages:]
-    clipped_events = [redact_value(_event(e)) for e in list(events)[-MAX_EVENTS:]]
-    clean_hint = redact_text(str(hint or "").strip()[:MAX_HINT_CHARS])
+    # Redact before clipping: a cut could leave a key too short to recognise.
+    clipped_events = [_event(redact_value(e)) for e in list(events)[-MAX_EVENTS:]]
+    clean_hint = redact_text(str(hint or "").strip())[:MAX_HINT_CHARS]
     return EvidenceWindow(
         messages=tuple(cleaned),
         events=tuple(clipped_events),

@@ -27,6 +27,7 @@ from django.utils import timezone
 from extraction.events import job_event_add
 from extraction.evidence import EvidenceWindow
 from extraction.models import ExtractionJob, JobOutcome, JobStatus
+from extraction.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def job_fail(
     *, job: ExtractionJob, error: str, retryable: bool, worker: str = WORKER_ID
 ) -> bool:
     """Back to the queue after a delay while attempts remain and the error is transient; else failed."""
-    error = error[:2000]
+    error = redact_text(error)[:2000]  # model errors may echo the request
     if retryable and job.attempts < job.max_attempts:
         run_after = _now() + timedelta(seconds=retry_delay(job.attempts))
         if _release(

@@ -28,6 +28,15 @@ def fresh_search_indexes():
     index_cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def close_llm_clients():
+    """Clients built from settings are cached; close them so no socket outlives its test."""
+    yield
+    from autoskill_site.providers.llm_config import llm_cache_clear
+
+    llm_cache_clear()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(

@@ -155,62 +155,6 @@ CONJUNCTION = rx(r"^\W*(and|but|also|then|so|并且|而且|同时|另外|还有|
 SECTIONS_SPLIT = re.compile(r"\s*[、/]\s*")
 FENCE = re.compile(r"```.*?(```|$)", re.DOTALL)
 
-
-@dataclass(frozen=True)
-class Topic:
-    """A capability domain: a pattern, an English slug and labels in both languages."""
-
-    pattern: re.Pattern[str]
-    slug: str
-    en: str
-    zh: str
-
-
-# slug | English label | Chinese label | pattern. The domain mentioned first in the
-# evidence wins; on a tie (same position) the earlier row, so specific rows come first.
-_TOPIC_TABLE = r"""
-release-notes | release notes | 发布说明 | release notes|changelog|发布说明|更新日志
-commit-message | commit message | 提交信息 | \bcommit|提交信息|提交记录
-weekly-report | weekly report | 周报 | weekly report|周报
-daily-report | daily report | 日报 | daily report|stand-?up|日报
-meeting-notes | meeting notes | 会议纪要 | meetings?\b|会议|纪要
-postmortem | postmortem | 复盘 | postmortem|post-mortem|retro|复盘
-incident-response | incident response | 告警处理 | incident|outage|on-?call|\bpage\b|告警|故障|报警
-code-review | code review | 代码评审 | code review|pull request|\bPRs?\b|merge request|代码评审|代码审查|评审
-package-manager | package manager | 包管理 | \b(npm|pnpm|yarn)\b|package manager|包管理
-sql-style | SQL | SQL | \bsql\b|quer(y|ies)|数据库查询
-mobile-release | mobile app release | 移动端发版 | app store|testflight|\bios\b|android|mobile app|移动端|安卓
-release | release | 发版 | releas|deploy|rollout|roll out|\bship\b|canary|发版|上线|发布|灰度|部署
-service-onboarding | service onboarding | 新服务接入 | onboard|new service|入职|新服务
-data-publishing | data publishing | 数据发布 | \bdata|dataset|数据|样本
-email-writing | email | 邮件 | e-?mails?|newsletter|邮件
-python-code | Python code | Python 代码 | python|pytest|type hints?|类型注解
-javascript-code | JavaScript code | JavaScript 代码 | typescript|javascript|\bjs\b|\bts\b|react|\bnode
-testing | testing | 测试 | \btests?\b|testing|测试
-response-language | response language | 回答语言 | british|american|english|chinese|language|中文|英文|术语|语言
-writing-style | writing style | 写作风格 | emojis?|bullet|tone|formal|写作|语气|表情
-code-comments | code comments | 代码注释 | comments?|docstring|注释
-documentation | documentation | 文档 | \bdocs?\b|documentation|readme|文档
-"""
-TOPICS: tuple[Topic, ...] = tuple(
-    Topic(rx(pattern), slug, en, zh)
-    for slug, en, zh, pattern in (
-        (part.strip() for part in line.split(" | ", 3))
-        for line in _TOPIC_TABLE.strip().splitlines()
-    )
-)
-
-KIND_SUFFIX = {"procedure": "process", "format": "format", "preference": "preferences"}
-KIND_TAG = {"procedure": "workflow", "format": "format", "preference": "preference"}
-STOPWORDS = frozenset(
-    """a an the and or but to of in on at for from by with about into over under is are
-    was were be been it this that these those i me my we our you your he she they them
-    do does did don't not no never always please use using each every all any when whenever
-    from now then first finally next should must keep make sure also just only like want
-    prefer here's how one set up what which there their have has had will would can could
-    than more less much very so as if after before time times way things thing write""".split()
-)
-
 # --- turn analysis -------------------------------------------------------------------
 
 _REFERS_BACK = rx(r"\b(use|follow|apply) (it|this|that|these)\b|按这个|照这个|就这样")
@@ -435,13 +379,3 @@ def analyse_turn(text: str, *, replying: bool) -> TurnEvidence:
     score -= payload + (bool(TASK_OPENER.match(text)) and not analysis.durable)
     turn.score = score
     return turn
-
-
-def topic_of(text: str) -> Topic | None:
-    """The domain mentioned first in `text`; table order breaks ties."""
-    hits = [
-        (m.start(), index, topic)
-        for index, topic in enumerate(TOPICS)
-        if (m := topic.pattern.search(text))
-    ]
-    return min(hits, key=lambda hit: hit[:2])[2] if hits else None

@@ -166,7 +166,11 @@ AUTOSKILL_API_KEY_SECRET = env_str("AUTOSKILL_API_KEY_SECRET", SECRET_KEY)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # On the handler, not a logger: logger filters miss records from child loggers.
+    "filters": {"redact_secrets": {"()": "extraction.redaction.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     # The development server logs each request itself; do not print it twice.
     "loggers": {
@@ -273,6 +277,9 @@ AUTOSKILL_JOB_MAX_ATTEMPTS = env_int("AUTOSKILL_JOB_MAX_ATTEMPTS", 3, minimum=1)
 AUTOSKILL_JOB_RETRY_DELAY = float(env_str("AUTOSKILL_JOB_RETRY_DELAY", "5"))
 # Share of turns whose skill usage is judged by the LLM (the rest: heuristic judge).
 AUTOSKILL_USAGE_AUDIT_RATE = float(env_str("AUTOSKILL_USAGE_AUDIT_RATE", "0.25"))
+AUTOSKILL_USAGE_AUDIT_TIMEOUT = float(env_str("AUTOSKILL_USAGE_AUDIT_TIMEOUT", "30"))
+# HTTP timeout of the optional LLM skill selection in the request path.
+AUTOSKILL_SELECTION_TIMEOUT = float(env_str("AUTOSKILL_SELECTION_TIMEOUT", "5"))
 
 TASKS = {
     "default": {

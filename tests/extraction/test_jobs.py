@@ -176,3 +176,52 @@ def test_the_task_runs_the_job_through_django_tasks(
     job.refresh_from_db()
     assert (job.status, job.outcome) == ("completed", "added")
     assert Skill.objects.filter(owner=user).count() == 1
+
+
+def test_secrets_never_reach_job_rows_events_payloads_or_logs(
+    user, fake_openai, llm, caplog
+):
+    """Every secret format is redacted before the job row, its events, the model and the logs."""
+    import logging
+
+    from extraction.redaction import RedactingFilter
+    from tests.extraction.secret_samples import SECRET_SAMPLES, assert_no_secrets
+
+    leaky = [
+        {"role": "user", "content": f"Always deploy with {value} please."}
+        for value in SECRET_SAMPLES.values()
+    ]
+    job, _ = extraction_submit(
+        user=user, messages=leaky, trigger="extract_now", max_messages=0,
+        hint=f"use {SECRET_SAMPLES['openai']}", events=[{"tool": "shell", "output": SECRET_SAMPLES["jwt"]}],
+    )  # fmt: skip
+    fake_openai.fail(
+        "/v1/chat/completions", 400, message=f"bad key {SECRET_SAMPLES['openai']}"
+    )
+    caplog.handler.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO):
+        job = job_run(job=job_claim(job_id=job.pk), llm=llm)
+        logging.getLogger("extraction").warning("job failed: %s", job.error)
+
+    assert job.status == "failed"
+    row = ExtractionJob.objects.values().get(pk=job.pk)
+    assert_no_secrets(
+        {
+            k: v
+            for k, v in row.items()
+            if k
+            not in (
+                "created_at",
+                "updated_at",
+                "started_at",
+                "finished_at",
+                "run_after",
+                "lease_expires_at",
+                "heartbeat_at",
+                "id",
+            )
+        }
+    )
+    assert_no_secrets(list(JobEvent.objects.values("message", "data")))
+    assert_no_secrets([r.json for r in fake_openai.requests])
+    assert_no_secrets(caplog.text)
