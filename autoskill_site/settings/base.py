@@ -174,7 +174,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     # The development server logs each request itself; do not print it twice.
     "loggers": {
-        "django.channels.server": {"handlers": ["console"], "propagate": False}
+        "django.channels.server": {"handlers": ["console"], "propagate": False},
+        # The SDKs' HTTP clients log every request at INFO; our own errors say enough.
+        "httpx2": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }
 
