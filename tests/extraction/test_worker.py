@@ -43,7 +43,7 @@ def test_the_worker_resumes_a_job_whose_previous_worker_died(user):
         "extraction_worker", batch=True, verbosity=0
     )  # drain the original task
     ExtractionJob.objects.filter(pk=job.pk).update(
-        status="scheduled", outcome="", upserted=[]
+        status="scheduled", outcome="", upserted=[], attempts=0
     )
     Skill.objects.all().delete()
     assert job_claim(worker="killed-worker", job_id=job.pk) is not None
