@@ -1,8 +1,9 @@
-"""Job events: one row per transition, pushed to the owner's channel group when possible.
+"""Job events: one row per transition, pushed to the owner's channel group after commit.
 
-With the Redis channel layer a worker process can reach browsers directly; with the
-in-memory layer (embedded default) it cannot, so the rows are the source and readers
-poll them. Either way the row is written first: a push is only a shortcut.
+With the Redis channel layer a worker process reaches browsers directly; with the
+in-memory layer (embedded default) a separate worker cannot, so the rows are the
+source and readers poll them. Either way the row is written first: a push is only a
+shortcut.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
@@ -64,8 +64,8 @@ def job_event_add(
 
 
 def _push(event: JobEvent) -> None:
-    if not getattr(settings, "REDIS_URL", ""):
-        return  # in-memory layer: this process's groups are not the browsers'
+    # With the in-memory layer this reaches only consumers in this process (a
+    # worker process has none, so browsers poll the rows); with Redis it reaches all.
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()

@@ -225,3 +225,37 @@ def test_secrets_never_reach_job_rows_events_payloads_or_logs(
     assert_no_secrets(list(JobEvent.objects.values("message", "data")))
     assert_no_secrets([r.json for r in fake_openai.requests])
     assert_no_secrets(caplog.text)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_are_pushed_to_the_owners_channel_group(user, other_user):
+    """In-memory layer here; the PostgreSQL + Redis CI run exercises channels-redis."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from extraction.events import user_group
+
+    layer = get_channel_layer()
+    mine = async_to_sync(layer.new_channel)()
+    theirs = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(user.pk), mine)
+    async_to_sync(layer.group_add)(user_group(other_user.pk), theirs)
+
+    job, _ = submit(user)
+
+    message = async_to_sync(layer.receive)(mine)
+    assert message["type"] == "job.event"
+    assert (message["event"]["job_id"], message["event"]["status"]) == (
+        str(job.pk),
+        "scheduled",
+    )
+
+    async def nothing_for_the_other_user() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(layer.receive(theirs), 0.3)
+
+    async_to_sync(nothing_for_the_other_user)()
+    async_to_sync(layer.group_discard)(user_group(other_user.pk), theirs)
+    async_to_sync(layer.group_discard)(user_group(user.pk), mine)
