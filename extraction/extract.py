@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoskill_site.providers.llm import LLMClient, LLMPurpose
+from autoskill_site.providers.llm import LLMClient
 from extraction.candidate import Candidate, CandidateError, candidate_from_json
 from extraction.evidence import EvidenceWindow
 from extraction.prompts import extract_messages, repair_messages
@@ -116,6 +116,3 @@ def extract_candidate(
     return ExtractionResult(
         candidate=candidate, calls=2, repaired=True, notes=[f"repaired: {problems}"]
     )
-
-
-PURPOSE = LLMPurpose.EXTRACTION

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from autoskill_site.providers.llm import LLMClient, LLMError
+from autoskill_site.providers.llm import LLMClient
 from extraction.candidate import Candidate, candidate_from_json
 from extraction.extract import parse_json_answer
 from extraction.prompts import merge_messages
@@ -104,7 +104,7 @@ def merged_with_llm(
             if isinstance(data, dict)
             else data
         )
-    except (ValueError, LLMError):
+    except ValueError:  # includes CandidateError: fall back to the rules
         return None
     if merged is None:
         return None

@@ -16,6 +16,7 @@ from extraction.evidence import EvidenceWindow, build_window
 from extraction.jobs import WORKER_ID, enqueue_job, job_claim, job_create, jobs_reap
 from extraction.models import ExtractionJob, JobStatus
 from extraction.pipeline import job_run, simulate
+from retrieval.search import MAX_QUERY_CHARS, skill_search
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,24 @@ def _window(
     return window
 
 
+def reference_for(*, user: Any, query: str) -> dict[str, Any] | None:
+    """The top retrieved skill for `query`: identity context for extraction, never evidence."""
+    try:
+        hits = skill_search(user=user, query=query[:MAX_QUERY_CHARS], top_k=1).hits
+    except InvalidInput:
+        return None
+    if not hits:
+        return None
+    hit = hits[0]
+    return {
+        "id": hit.skill.id,
+        "name": hit.skill.name,
+        "description": hit.skill.description,
+        "scope": "library" if hit.skill.library_slug else "user",
+        "score": round(float(hit.score), 4),
+    }
+
+
 def extraction_submit(
     *,
     user: Any,
@@ -59,6 +78,8 @@ def extraction_submit(
     """Queue a background job for this window; (job, created). A re-sent window returns its job."""
     limit = settings.AUTOSKILL_INGEST_WINDOW if max_messages is None else max_messages
     window = _window(messages, events, hint, limit)
+    if reference is None and window.user_turns:
+        reference = reference_for(user=user, query=window.user_turns[-1])
     job, created = job_create(
         user=user, window=window, trigger=trigger,
         reference=dict(reference) if reference else None, source=dict(source or {}),
@@ -151,4 +172,6 @@ def extraction_simulate(
 ) -> dict[str, Any]:
     """Dry run: the candidate and the maintenance decision, with nothing stored."""
     window = _window(messages, (), hint, settings.AUTOSKILL_INGEST_WINDOW)
+    if reference is None and window.user_turns:
+        reference = reference_for(user=user, query=window.user_turns[-1])
     return _simulate(user=user, window=window, llm=llm, reference=reference)

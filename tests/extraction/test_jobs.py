@@ -259,3 +259,19 @@ def test_events_are_pushed_to_the_owners_channel_group(user, other_user):
     async_to_sync(nothing_for_the_other_user)()
     async_to_sync(layer.group_discard)(user_group(other_user.pk), theirs)
     async_to_sync(layer.group_discard)(user_group(user.pk), mine)
+
+
+def test_the_top_retrieved_skill_is_stored_as_identity_context(user, other_user):
+    from tests.factories import make_skill
+
+    mine = make_skill(owner=user, title="Release checklist", description="Release steps with canary.",
+                      triggers=["release regression canary"])  # fmt: skip
+    make_skill(
+        owner=other_user,
+        title="Release checklist",
+        description="Someone else's release steps.",
+    )
+
+    job, _ = submit(user)
+
+    assert job.reference["id"] == str(mine.pk) and job.reference["scope"] == "user"
