@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_tasks import task
 
 from autoskill_site.providers.llm import LLMClient, LLMPurpose
-from extraction.audit import usage_audit_run
+from extraction.audit import audit_nothing, usage_audit_run
 from retrieval.context import ContextSkill
 from retrieval.llm_hooks import llm_for
 
@@ -68,16 +68,9 @@ def usage_audit_task(
     """Run the usage audit for one turn; a deleted user leaves nothing to do."""
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
-        return {
-            "judge": "none",
-            "sampled": False,
-            "note": "user no longer exists",
-            "judgments": [],
-            "counted": [],
-            "duplicates": [],
-            "ignored": [s.get("id") for s in skills],
-            "pruned": [],
-        }
+        return audit_nothing(
+            note="user no longer exists", ignored=[s.get("id") for s in skills]
+        )
     rate = float(settings.AUTOSKILL_USAGE_AUDIT_RATE)
     return usage_audit_run(
         user=user,

@@ -29,6 +29,7 @@ __all__ = [
 Rewriter = Callable[[str, list[dict]], str]
 Selector = Callable[[list[dict]], str]
 
+DEFAULT_REWRITE_TIMEOUT = 3.0
 DEFAULT_SELECTION_TIMEOUT = 5.0
 
 
@@ -37,11 +38,30 @@ def llm_usable(client: LLMClient | None) -> bool:
     return client is not None and not getattr(client, "offline", False)
 
 
-def _seconds(explicit: float | None, setting: str, default: float) -> float:
-    """The HTTP timeout, so the abandoned worker thread ends soon after the caller's."""
-    if explicit is not None:
-        return explicit
-    return float(getattr(settings, setting, default))
+def _asker(
+    client: LLMClient,
+    *,
+    json_mode: bool,
+    timeout: float | None,
+    setting: str,
+    default: float,
+) -> Callable[[list[dict]], str]:
+    """``messages -> reply text`` at temperature 0.
+
+    The HTTP timeout is ``timeout``, else ``setting`` read at call time, so the
+    worker thread a caller's deadline abandons ends soon after it.
+    """
+
+    def ask(messages: list[dict]) -> str:
+        seconds = (
+            timeout if timeout is not None else getattr(settings, setting, default)
+        )
+        reply = client.complete(
+            messages, temperature=0.0, json_mode=json_mode, timeout=float(seconds)
+        )
+        return reply.text
+
+    return ask
 
 
 def rewriter_for(
@@ -54,16 +74,14 @@ def rewriter_for(
     """
     if client is None or not llm_usable(client):
         return None
-
-    def rewrite(query: str, turns: list[dict]) -> str:
-        reply = client.complete(
-            rewrite_prompt(query, turns),
-            temperature=0.0,
-            timeout=_seconds(timeout, "AUTOSKILL_REWRITE_TIMEOUT", 3.0),
-        )
-        return reply.text
-
-    return rewrite
+    ask = _asker(
+        client,
+        json_mode=False,
+        timeout=timeout,
+        setting="AUTOSKILL_REWRITE_TIMEOUT",
+        default=DEFAULT_REWRITE_TIMEOUT,
+    )
+    return lambda query, turns: ask(rewrite_prompt(query, turns))
 
 
 def selector_for(
@@ -76,19 +94,13 @@ def selector_for(
     """
     if client is None or not llm_usable(client):
         return None
-
-    def select(messages: list[dict]) -> str:
-        reply = client.complete(
-            messages,
-            temperature=0.0,
-            json_mode=True,
-            timeout=_seconds(
-                timeout, "AUTOSKILL_SELECTION_TIMEOUT", DEFAULT_SELECTION_TIMEOUT
-            ),
-        )
-        return reply.text
-
-    return select
+    return _asker(
+        client,
+        json_mode=True,
+        timeout=timeout,
+        setting="AUTOSKILL_SELECTION_TIMEOUT",
+        default=DEFAULT_SELECTION_TIMEOUT,
+    )
 
 
 def llm_for(purpose: LLMPurpose) -> LLMClient:

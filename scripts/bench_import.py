@@ -174,7 +174,11 @@ def main() -> None:
     calls = len(server.requests_to(CHAT))
     n = args.conversations
     per_conv_calls = calls / n
-    ideal = args.concurrency / (args.latency * per_conv_calls) if args.latency else float("inf")
+    ideal = (
+        args.concurrency / (args.latency * per_conv_calls)
+        if args.latency
+        else float("inf")
+    )
     rate = n / elapsed
     overhead_ms = (
         elapsed * args.concurrency / n - per_conv_calls * args.latency

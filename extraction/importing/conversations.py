@@ -7,18 +7,30 @@ list of `{"role", "content"}` messages with roles kept, because user turns are t
 evidence an extraction may learn from and assistant turns are context only.
 
 Reading never skips silently: an unreadable file or a bad JSONL line becomes a
-`ReadProblem` with its file and line number, returned next to the units.
+`ReadProblem` with its file and line number, returned next to the units (see
+`reading`, which also serves trajectory discovery; its names are re-exported here).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from extraction.importing.reading import (
+    JSON_SUFFIXES,
+    Discovery,
+    ReadProblem,
+    read_json_values,
+    read_text,
+    source_files,
+    walk_json,
+)
+
 __all__ = [
+    "JSON_SUFFIXES",
     "ConversationUnit",
     "Discovery",
     "ReadProblem",
@@ -28,6 +40,7 @@ __all__ = [
     "find_conversations",
     "normalise_messages",
     "read_json_values",
+    "read_text",
     "response_text",
     "source_files",
 ]
@@ -48,26 +61,8 @@ ROLE_ALIASES = {
 CONVERSATION_KEYS = ("messages", "conversation", "dialogue", "history", "chat_history")
 REQUEST_KEYS = ("body", "request", "input", "payload")
 WRAPPER_KEYS = ("data", "items", "records", "conversations", "dialogues", "samples")
-JSON_SUFFIXES = (".json", ".jsonl")
 _CONTAINER_KEYS = frozenset(CONVERSATION_KEYS + REQUEST_KEYS + WRAPPER_KEYS)
 _MESSAGE_KEYS = ("role", "from", "content", "text", "value")
-
-
-@dataclass(frozen=True)
-class ReadProblem:
-    """A file, or one line of a JSONL file, that could not be read."""
-
-    file: str
-    error: str
-    line: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "index": None,
-            "line": self.line,
-            "error": self.error,
-        }
 
 
 @dataclass(frozen=True)
@@ -79,85 +74,6 @@ class ConversationUnit:
     conversation_index: int
     messages: list[dict[str, str]]
     line: int | None = None
-
-
-@dataclass
-class Discovery:
-    """Everything found under a path: units in file order, problems, and files scanned."""
-
-    units: list[ConversationUnit] = field(default_factory=list)
-    problems: list[ReadProblem] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-
-def source_files(path: Path, suffixes: Sequence[str]) -> list[Path]:
-    """`path` itself when it is a file, else every matching file below it, sorted.
-
-    Raises FileNotFoundError when `path` does not exist.
-    """
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path} does not exist.")
-    wanted = {suffix.lower() for suffix in suffixes}
-    return sorted(
-        candidate
-        for candidate in path.rglob("*")
-        if candidate.is_file() and candidate.suffix.lower() in wanted
-    )
-
-
-def read_text(path: Path) -> str:
-    """UTF-8 text of a file (a leading BOM is dropped); raises OSError/UnicodeError."""
-    return path.read_bytes().decode("utf-8-sig")
-
-
-def read_json_values(
-    path: Path,
-) -> tuple[list[tuple[int | None, Any]], list[ReadProblem]]:
-    """The JSON values of a `.json` (one value) or `.jsonl` file (one per line).
-
-    Each value comes with its line number (None for a whole-file value). A `.json`
-    file that turns out to hold one value per line is read as JSONL, since exports
-    often get the suffix wrong; other suffixes are tried as JSON, then as JSONL.
-    """
-    name = str(path)
-    try:
-        text = read_text(path)
-    except (OSError, UnicodeError) as exc:
-        return [], [ReadProblem(name, f"cannot read file: {exc}")]
-    if path.suffix.lower() == ".jsonl":
-        return _jsonl_values(name, text)
-    try:
-        return [(None, json.loads(text))], []
-    except json.JSONDecodeError as exc:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1 and _parses(lines[0]):
-            return _jsonl_values(name, text)
-        return [], [ReadProblem(name, f"invalid JSON: {exc}")]
-
-
-def _parses(line: str) -> bool:
-    try:
-        json.loads(line)
-    except json.JSONDecodeError:
-        return False
-    return True
-
-
-def _jsonl_values(
-    name: str, text: str
-) -> tuple[list[tuple[int | None, Any]], list[ReadProblem]]:
-    values: list[tuple[int | None, Any]] = []
-    problems: list[ReadProblem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            values.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            problems.append(ReadProblem(name, f"invalid JSON: {exc.msg}", line=number))
-    return values, problems
 
 
 def content_text(content: Any) -> str:
@@ -303,34 +219,28 @@ def _conversation_in(record: Mapping[str, Any]) -> list[dict[str, str]] | None:
 
 def find_conversations(value: Any) -> list[list[dict[str, str]]]:
     """Every conversation inside a JSON value, in document order; empty ones dropped."""
-    found: list[list[dict[str, str]]] = []
-    _walk(value, found)
-    return found
+    return walk_json(value, _claim_conversation)
 
 
-def _walk(value: Any, found: list[list[dict[str, str]]]) -> None:
+def _claim_conversation(
+    value: Any,
+) -> tuple[list[list[dict[str, str]]], Iterable[Any]]:
+    """The conversation `value` is (kept only when it has text), or where to look next."""
     if isinstance(value, list):
-        if is_message_list(value):
-            messages = normalise_messages(value)
-            if messages:
-                found.append(messages)
-            return
-        for item in value:
-            _walk(item, found)
-        return
+        if not is_message_list(value):
+            return [], value
+        messages = normalise_messages(value)
+        return ([messages] if messages else []), ()
     if not isinstance(value, Mapping):
-        return
+        return [], ()
     conversation = _conversation_in(value)
     if conversation is not None:
-        if conversation:
-            found.append(conversation)
-        return
+        return ([conversation] if conversation else []), ()
     wrapped = [
         value[key] for key in WRAPPER_KEYS if isinstance(value.get(key), list | Mapping)
     ]
     # Custom nestings ({"2024-05": {"chats": [...]}}) are searched in full.
-    for child in wrapped or list(value.values()):
-        _walk(child, found)
+    return [], wrapped or list(value.values())
 
 
 def clip_messages(
@@ -342,7 +252,9 @@ def clip_messages(
     return messages[-max_messages:] if max_messages else list(messages)
 
 
-def discover_conversations(path: Path, *, max_messages: int = 0) -> Discovery:
+def discover_conversations(
+    path: Path, *, max_messages: int = 0
+) -> Discovery[ConversationUnit]:
     """Conversation units in a `.json`/`.jsonl` file or a directory of them.
 
     Titles are `<basename>#conv_<n>` with n counting from 1 within each file.
@@ -350,23 +262,18 @@ def discover_conversations(path: Path, *, max_messages: int = 0) -> Discovery:
     """
     if max_messages < 0:
         raise ValueError("max_messages must be 0 (all) or more.")
-    discovery = Discovery()
-    for file in source_files(path, JSON_SUFFIXES):
-        name = str(file.resolve())
-        discovery.files.append(name)
-        values, problems = read_json_values(file)
-        discovery.problems.extend(ReadProblem(name, p.error, p.line) for p in problems)
-        index = 0
-        for line, value in values:
-            for messages in find_conversations(value):
-                discovery.units.append(
-                    ConversationUnit(
-                        title=f"{file.name}#conv_{index + 1}",
-                        source_file=name,
-                        conversation_index=index,
-                        messages=clip_messages(messages, max_messages),
-                        line=line,
-                    )
+    discovery: Discovery[ConversationUnit] = Discovery()
+    for file, name in discovery.scan(path, JSON_SUFFIXES):
+        for index, line, messages in discovery.json_items(
+            file, name, find_conversations
+        ):
+            discovery.units.append(
+                ConversationUnit(
+                    title=f"{file.name}#conv_{index + 1}",
+                    source_file=name,
+                    conversation_index=index,
+                    messages=clip_messages(messages, max_messages),
+                    line=line,
                 )
-                index += 1
+            )
     return discovery

@@ -12,21 +12,23 @@ the user's task description.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from extraction.importing.conversations import (
-    JSON_SUFFIXES,
-    ReadProblem,
     content_text,
     is_message_list,
     normalise_messages,
-    read_json_values,
-    read_text,
     response_text,
-    source_files,
+)
+from extraction.importing.reading import (
+    JSON_SUFFIXES,
+    Discovery,
+    ReadProblem,
+    read_text,
+    walk_json,
 )
 
 __all__ = [
@@ -98,11 +100,8 @@ class TrajectoryRecord:
     line: int | None = None
 
 
-@dataclass
-class TrajectoryDiscovery:
-    units: list[TrajectoryRecord] = field(default_factory=list)
-    problems: list[ReadProblem] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+class TrajectoryDiscovery(Discovery[TrajectoryRecord]):
+    """The trajectory records, read problems and files found under a path."""
 
 
 def _truthy(value: Any) -> bool | None:
@@ -294,33 +293,25 @@ def _is_record(value: Any) -> bool:
 
 def find_records(value: Any) -> list[Mapping[str, Any]]:
     """Every trajectory record inside a JSON value, in document order."""
-    found: list[Mapping[str, Any]] = []
-    _walk(value, found)
-    return found
+    return walk_json(value, _claim_record)
 
 
-def _walk(value: Any, found: list[Mapping[str, Any]]) -> None:
+def _claim_record(value: Any) -> tuple[list[Mapping[str, Any]], Iterable[Any]]:
+    """The record `value` is, or where to look next."""
     if isinstance(value, list):
         if _has_roles(value):
-            found.append({"messages": value})  # a bare conversation is one run
-            return
-        for item in value:
-            _walk(item, found)
-        return
+            return [{"messages": value}], ()  # a bare conversation is one run
+        return [], value
     if not isinstance(value, Mapping):
-        return
+        return [], ()
     for key in WRAPPER_KEYS:
         child = value.get(key)
         # A wrapper wins over the record keys of its header ({"task": ..., "runs": [...]}).
         if isinstance(child, list) and any(_is_record(item) for item in child):
-            for item in child:
-                _walk(item, found)
-            return
+            return [], child
     if _is_record(value):
-        found.append(value)
-        return
-    for child in value.values():
-        _walk(child, found)
+        return [value], ()
+    return [], list(value.values())
 
 
 def _text_record(
@@ -354,32 +345,25 @@ def discover_trajectories(
     `success_only` skips. Raises FileNotFoundError when `path` does not exist.
     """
     discovery = TrajectoryDiscovery()
-    for file in source_files(path, JSON_SUFFIXES + TEXT_SUFFIXES):
-        name = str(file.resolve())
-        discovery.files.append(name)
+    for file, name in discovery.scan(path, JSON_SUFFIXES + TEXT_SUFFIXES):
         if file.suffix.lower() not in JSON_SUFFIXES:
             record, problem = _text_record(file, name)
             discovery.units.extend([record] if record else [])
             discovery.problems.extend([problem] if problem else [])
             continue
-        values, problems = read_json_values(file)
-        discovery.problems.extend(ReadProblem(name, p.error, p.line) for p in problems)
-        index = 0
-        for line, value in values:
-            for raw in find_records(value):
-                success, messages, events = parse_record(
-                    raw, include_tool_events=include_tool_events
+        for index, line, raw in discovery.json_items(file, name, find_records):
+            success, messages, events = parse_record(
+                raw, include_tool_events=include_tool_events
+            )
+            discovery.units.append(
+                TrajectoryRecord(
+                    title=f"{file.name}#traj_{index + 1}",
+                    source_file=name,
+                    index=index,
+                    success=success,
+                    messages=messages,
+                    events=events,
+                    line=line,
                 )
-                discovery.units.append(
-                    TrajectoryRecord(
-                        title=f"{file.name}#traj_{index + 1}",
-                        source_file=name,
-                        index=index,
-                        success=success,
-                        messages=messages,
-                        events=events,
-                        line=line,
-                    )
-                )
-                index += 1
+            )
     return discovery

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django_tasks import TaskResultStatus
@@ -37,40 +38,46 @@ IMMEDIATE = {
 }
 QUERY = "How do I extract tables from a PDF?"
 REPLY = "Run camelot in lattice mode and load the result into pandas."
+SKILL_FIELDS = ("title", "description", "instructions", "triggers", "tags")
+PDF = {
+    "title": "Extract tables from PDF files",
+    "description": "Pull tables out of PDFs with camelot and clean them with pandas.",
+    "instructions": "Use camelot lattice mode, then pandas to drop empty rows.",
+    "triggers": ["extract tables from pdf"],
+    "tags": ["pdf", "tables"],
+}
+HAIKU = {
+    "title": "Write haiku",
+    "description": "Three lines, five-seven-five syllables, a seasonal word.",
+    "instructions": "Count syllables; end on a seasonal image.",
+    "triggers": ["haiku"],
+    "tags": ["poetry"],
+}
+
+
+def context(skill_id: str, name: str, **fields: Any) -> ContextSkill:
+    """A ContextSkill as retrieval hands it over: list fields become tuples."""
+    return ContextSkill(
+        id=skill_id,
+        name=name,
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()},
+    )
 
 
 def ctx(skill: Skill) -> ContextSkill:
-    return ContextSkill(
-        id=str(skill.pk),
-        name=skill.name,
-        title=skill.title,
-        description=skill.description,
-        triggers=tuple(skill.triggers),
-        tags=tuple(skill.tags),
-        instructions=skill.instructions,
+    return context(
+        str(skill.pk),
+        skill.name,
+        **{field: getattr(skill, field) for field in SKILL_FIELDS},
     )
 
 
 def pdf_skill(**owner) -> Skill:
-    return make_skill(
-        title="Extract tables from PDF files",
-        description="Pull tables out of PDFs with camelot and clean them with pandas.",
-        instructions="Use camelot lattice mode, then pandas to drop empty rows.",
-        triggers=["extract tables from pdf"],
-        tags=["pdf", "tables"],
-        **owner,
-    )
+    return make_skill(**PDF, **owner)
 
 
 def haiku_skill(**owner) -> Skill:
-    return make_skill(
-        title="Write haiku",
-        description="Three lines, five-seven-five syllables, a seasonal word.",
-        instructions="Count syllables; end on a seasonal image.",
-        triggers=["haiku"],
-        tags=["poetry"],
-        **owner,
-    )
+    return make_skill(**HAIKU, **owner)
 
 
 def verdicts(*entries: tuple[Skill, bool, bool]) -> str:
@@ -81,6 +88,38 @@ def verdicts(*entries: tuple[Skill, bool, bool]) -> str:
                 for s, r, u in entries
             ]
         }
+    )
+
+
+def audit(
+    user,
+    *skills: Skill,
+    llm=None,
+    rate: float | None = 1.0,
+    injected: list | None = None,
+    query: str = QUERY,
+    rng: random.Random | None = None,
+) -> dict:
+    """One audited turn; every skill was injected unless `injected` says otherwise."""
+    return usage_audit_run(
+        user=user,
+        query=query,
+        reply=REPLY,
+        skills=[ctx(s) for s in skills],
+        injected_ids=[s.pk for s in skills] if injected is None else injected,
+        llm=llm,
+        rate=rate,
+        rng=rng,
+    )
+
+
+def schedule(user, *skills: Skill, injected: list | None = None) -> None:
+    usage_audit_schedule(
+        user=user,
+        query=QUERY,
+        reply=REPLY,
+        skills=[ctx(s) for s in skills],
+        injected_ids=[s.pk for s in skills] if injected is None else injected,
     )
 
 
@@ -105,6 +144,10 @@ def by_id(result: dict) -> dict[str, dict]:
     return {j["skill_id"]: j for j in result["judgments"]}
 
 
+def judge_prompt_sent(server) -> str:
+    return server.requests_to(CHAT)[0].json["messages"][1]["content"]
+
+
 # -- prompt and parsing ------------------------------------------------------
 
 
@@ -119,8 +162,7 @@ def test_judge_prompt_lists_every_skill_and_asks_for_json():
     assert "JSON" in messages[0]["content"]
     assert "used implies relevant" in messages[0]["content"]
     data = json.loads(messages[1]["content"].split("\n", 1)[1])
-    assert data["message"] == "q?"
-    assert data["reply"] == "the reply"
+    assert (data["message"], data["reply"]) == ("q?", "the reply")
     assert [(s["id"], s["injected"]) for s in data["skills"]] == [
         ("a", True),
         ("b", False),
@@ -130,13 +172,7 @@ def test_judge_prompt_lists_every_skill_and_asks_for_json():
 
 def test_parse_tolerates_fences_and_chatter_and_corrects_the_verdicts():
     """Unknown ids and repeats are ignored, used needs relevant, gaps go to the heuristic."""
-    pdf = ContextSkill(
-        id="PDF-1",
-        name="pdf-tables",
-        title="Extract tables from PDF files",
-        triggers=("extract tables from pdf",),
-        description="Pull tables out of PDFs with camelot and clean them with pandas.",
-    )
+    pdf = context("PDF-1", "pdf-tables", **PDF)
     poem = ContextSkill(id="poem", name="haiku", title="Write haiku")
     memo = ContextSkill(id="memo", name="memo", title="Write memos")
     raw = (
@@ -160,8 +196,7 @@ def test_parse_tolerates_fences_and_chatter_and_corrects_the_verdicts():
         False,
         "not asked",
     )
-    assert third.judge == "heuristic"
-    assert third.reason == "missing from judge answer"
+    assert (third.judge, third.reason) == ("heuristic", "missing from judge answer")
     assert not third.judgment.relevant
     assert all(v.judgment.query == QUERY for v in parsed)
 
@@ -171,8 +206,7 @@ def test_parse_accepts_a_bare_list():
     parsed = parse_judgments(
         '[{"id": "a", "relevant": true, "used": false}]', [skill], "q"
     )
-    assert parsed[0].judge == "llm"
-    assert parsed[0].judgment.relevant is True
+    assert (parsed[0].judge, parsed[0].judgment.relevant) == ("llm", True)
 
 
 @pytest.mark.parametrize(
@@ -189,24 +223,25 @@ def test_parse_rejects_answers_without_verdicts(raw):
 
 def test_hash_sampling_is_stable_per_turn_and_close_to_the_rate():
     """Without an rng the same turn always gets the same draw; the share tracks the rate."""
-    draws = [
-        audit_sampled(rate=0.25, user_key=7, query=f"question {n}", reply="answer")
-        for n in range(2000)
-    ]
-    again = [
-        audit_sampled(rate=0.25, user_key=7, query=f"Question  {n} ", reply="answer")
-        for n in range(2000)
-    ]
-    assert draws == again  # the query is normalised like the usage query key
-    assert 0.22 < sum(draws) / len(draws) < 0.28
-    other_reply = [
-        audit_sampled(rate=0.25, user_key=7, query=f"question {n}", reply="other")
-        for n in range(2000)
-    ]
-    assert other_reply != draws
-    assert audit_sampled(rate=0.0, user_key=1, query="q", reply="r") is False
-    assert audit_sampled(rate=float("nan"), user_key=1, query="q", reply="r") is False
-    assert audit_sampled(rate=1.0, user_key=1, query="q", reply="r") is True
+
+    def draws(query: str, reply: str) -> list[bool]:
+        return [
+            audit_sampled(rate=0.25, user_key=7, query=query.format(n=n), reply=reply)
+            for n in range(2000)
+        ]
+
+    first = draws("question {n}", "answer")
+    # The query is normalised like the usage query key.
+    assert draws("Question  {n} ", "answer") == first
+    assert 0.22 < sum(first) / len(first) < 0.28
+    assert draws("question {n}", "other") != first
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"), [(0.0, False), (float("nan"), False), (1.0, True)]
+)
+def test_edge_rates_decide_without_a_draw(rate, expected):
+    assert audit_sampled(rate=rate, user_key=1, query="q", reply="r") is expected
 
 
 def test_rate_one_sends_every_turn_to_the_model_judge(user, fake_openai, judge_llm):
@@ -215,20 +250,12 @@ def test_rate_one_sends_every_turn_to_the_model_judge(user, fake_openai, judge_l
     pdf, poem = pdf_skill(owner=user), haiku_skill(owner=user)
     fake_openai.reply_chat(verdicts((pdf, True, True), (poem, False, False)))
     # when
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf), ctx(poem)],
-        injected_ids=[pdf.pk, poem.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
+    result = audit(user, pdf, poem, llm=judge_llm)
     # then
     (request,) = fake_openai.requests_to(CHAT)
     assert request.json["temperature"] == 0
     assert request.json["response_format"] == {"type": "json_object"}
-    prompt = request.json["messages"][1]["content"]
+    prompt = judge_prompt_sent(fake_openai)
     assert str(pdf.pk) in prompt and str(poem.pk) in prompt
     assert (result["judge"], result["sampled"], result["note"]) == ("llm", True, "")
     assert sorted(result["counted"]) == sorted([str(pdf.pk), str(poem.pk)])
@@ -241,15 +268,7 @@ def test_rate_one_sends_every_turn_to_the_model_judge(user, fake_openai, judge_l
 
 def test_rate_zero_never_calls_the_model(user, fake_openai, judge_llm):
     pdf = pdf_skill(owner=user)
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[pdf.pk],
-        llm=judge_llm,
-        rate=0.0,
-    )
+    result = audit(user, pdf, llm=judge_llm, rate=0.0)
     assert fake_openai.requests_to(CHAT) == []
     assert (result["judge"], result["sampled"], result["note"]) == (
         "heuristic",
@@ -262,15 +281,7 @@ def test_rate_zero_never_calls_the_model(user, fake_openai, judge_llm):
 
 def test_rate_defaults_to_the_setting(user, fake_openai, judge_llm, settings):
     settings.AUTOSKILL_USAGE_AUDIT_RATE = 0
-    pdf = pdf_skill(owner=user)
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[],
-        llm=judge_llm,
-    )
+    result = audit(user, pdf_skill(owner=user), llm=judge_llm, rate=None, injected=[])
     assert result["sampled"] is False
     assert fake_openai.requests_to(CHAT) == []
 
@@ -284,15 +295,13 @@ def test_partial_rate_follows_the_seeded_rng(user, fake_openai, judge_llm):
     fake_openai.reply_chat(*[verdicts((pdf, True, False))] * sum(expected))
     rng = random.Random(11)
     judges = [
-        usage_audit_run(
-            user=user,
-            query=f"extract tables from pdf number {n}",
-            reply=REPLY,
-            skills=[ctx(pdf)],
-            injected_ids=[pdf.pk],
+        audit(
+            user,
+            pdf,
             llm=judge_llm,
             rate=0.5,
             rng=rng,
+            query=f"extract tables from pdf number {n}",
         )["judge"]
         for n in range(12)
     ]
@@ -304,97 +313,58 @@ def test_partial_rate_follows_the_seeded_rng(user, fake_openai, judge_llm):
 # -- fallbacks -----------------------------------------------------------------
 
 
-def test_judge_failure_falls_back_to_the_heuristic_and_says_so(
-    user, fake_openai, judge_llm
+@pytest.mark.parametrize(
+    ("script", "requests", "note"),
+    [
+        # Two 500s exhaust the client's one retry.
+        (lambda server: server.fail(CHAT, 500, times=2), 2, "judge failed"),
+        (
+            lambda server: server.reply_chat("The PDF skill was clearly used."),
+            1,
+            "judge output malformed",
+        ),
+    ],
+    ids=["judge-fails", "answer-malformed"],
+)
+def test_unusable_judge_falls_back_to_the_heuristic_and_says_so(
+    user, fake_openai, judge_llm, script, requests, note
 ):
-    """Two 500s exhaust the client's one retry; the heuristic's verdicts are labelled."""
+    """The turn is still sampled and counted once, under the heuristic's name."""
     pdf = pdf_skill(owner=user)
-    fake_openai.fail(CHAT, 500, times=2)
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[pdf.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
-    assert len(fake_openai.requests_to(CHAT)) == 2
-    assert result["judge"] == "heuristic"
-    assert result["sampled"] is True
-    assert result["note"].startswith("judge failed")
+    script(fake_openai)
+    result = audit(user, pdf, llm=judge_llm)
+    assert len(fake_openai.requests_to(CHAT)) == requests
+    assert (result["judge"], result["sampled"]) == ("heuristic", True)
+    assert result["note"].startswith(note)
     assert "sk-test-judge" not in result["note"]
     assert by_id(result)[str(pdf.pk)]["judge"] == "heuristic"
-    assert row(user, pdf).last_judge == "heuristic"
-    assert row(user, pdf).judged == 1
+    assert (row(user, pdf).last_judge, row(user, pdf).judged) == ("heuristic", 1)
 
 
-def test_malformed_judge_output_falls_back_to_the_heuristic(
-    user, fake_openai, judge_llm
-):
-    pdf = pdf_skill(owner=user)
-    fake_openai.reply_chat("The PDF skill was clearly used.")
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[pdf.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
-    assert result["judge"] == "heuristic"
-    assert result["note"].startswith("judge output malformed")
-    assert row(user, pdf).last_judge == "heuristic"
-
-
-def test_missing_client_leaves_the_heuristic(user):
-    pdf = pdf_skill(owner=user)
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[pdf.pk],
-        llm=None,
-        rate=1.0,
-    )
+@pytest.mark.parametrize("client", [None, OfflineLLM()], ids=["missing", "offline"])
+def test_without_a_usable_client_the_heuristic_judges(user, fake_openai, client):
+    """Neither a missing client nor the offline provider is sent the judge prompt."""
+    result = audit(user, pdf_skill(owner=user), llm=client)
     assert (result["judge"], result["note"]) == ("heuristic", "no judge model")
+    assert fake_openai.requests_to(CHAT) == []
 
 
 def test_ids_the_judge_skips_are_recorded_as_heuristic(user, fake_openai, judge_llm):
     """One turn can hold verdicts of both judges; each row names who judged it."""
     pdf, poem = pdf_skill(owner=user), haiku_skill(owner=user)
     fake_openai.reply_chat(verdicts((pdf, True, True)))
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf), ctx(poem)],
-        injected_ids=[pdf.pk, poem.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
+    result = audit(user, pdf, poem, llm=judge_llm)
     labels = {sid: j["judge"] for sid, j in by_id(result).items()}
     assert labels == {str(pdf.pk): "llm", str(poem.pk): "heuristic"}
     assert result["judge"] == "llm"
     assert row(user, pdf).last_judge == "llm"
-    assert row(user, poem).last_judge == "heuristic"
-    assert row(user, poem).judged == 1
+    assert (row(user, poem).last_judge, row(user, poem).judged) == ("heuristic", 1)
 
 
 def test_used_without_relevant_is_not_counted_as_used(user, fake_openai, judge_llm):
     pdf = pdf_skill(owner=user)
     fake_openai.reply_chat(verdicts((pdf, False, True)))
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[pdf.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
+    result = audit(user, pdf, llm=judge_llm)
     assert by_id(result)[str(pdf.pk)]["used"] is False
     assert (row(user, pdf).relevant, row(user, pdf).used) == (0, 0)
 
@@ -403,17 +373,8 @@ def test_a_skill_that_was_not_injected_is_never_used(user, fake_openai, judge_ll
     """Retrieved but left out of the context: relevant may count, used may not."""
     pdf = pdf_skill(owner=user)
     fake_openai.reply_chat(verdicts((pdf, True, True)))
-    usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[],
-        llm=judge_llm,
-        rate=1.0,
-    )
-    prompt = fake_openai.requests_to(CHAT)[0].json["messages"][1]["content"]
-    assert '"injected": false' in prompt
+    audit(user, pdf, llm=judge_llm, injected=[])
+    assert '"injected": false' in judge_prompt_sent(fake_openai)
     assert (row(user, pdf).relevant, row(user, pdf).used) == (1, 0)
 
 
@@ -424,16 +385,8 @@ def test_library_and_other_users_skills_are_neither_judged_nor_counted(
     shared = haiku_skill(library=library)
     theirs = haiku_skill(owner=other_user)
     fake_openai.reply_chat(verdicts((mine, True, True)))
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(mine), ctx(shared), ctx(theirs)],
-        injected_ids=[mine.pk, shared.pk, theirs.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
-    prompt = fake_openai.requests_to(CHAT)[0].json["messages"][1]["content"]
+    result = audit(user, mine, shared, theirs, llm=judge_llm)
+    prompt = judge_prompt_sent(fake_openai)
     assert str(shared.pk) not in prompt and str(theirs.pk) not in prompt
     assert set(result["ignored"]) == {str(shared.pk), str(theirs.pk)}
     assert list(by_id(result)) == [str(mine.pk)]
@@ -442,17 +395,8 @@ def test_library_and_other_users_skills_are_neither_judged_nor_counted(
 
 def test_only_library_skills_means_no_model_call(user, library, fake_openai, judge_llm):
     shared = pdf_skill(library=library)
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(shared)],
-        injected_ids=[shared.pk],
-        llm=judge_llm,
-        rate=1.0,
-    )
-    assert result["judge"] == "none"
-    assert result["ignored"] == [str(shared.pk)]
+    result = audit(user, shared, llm=judge_llm)
+    assert (result["judge"], result["ignored"]) == ("none", [str(shared.pk)])
     assert fake_openai.requests_to(CHAT) == []
     assert not SkillUsage.objects.exists()
 
@@ -465,17 +409,12 @@ def test_enough_judged_unused_retrievals_archive_the_skill(user, settings):
     settings.AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED = 3
     settings.AUTOSKILL_USAGE_PRUNE_MAX_USED = 0
     pdf, poem = pdf_skill(owner=user), haiku_skill(owner=user)
-    pruned = []
-    for n in range(3):
-        result = usage_audit_run(
-            user=user,
-            query=f"extract tables from pdf report {n}",
-            reply=REPLY,
-            skills=[ctx(pdf), ctx(poem)],
-            injected_ids=[pdf.pk, poem.pk],
-            rate=0.0,
-        )
-        pruned.append(result["pruned"])
+    pruned = [
+        audit(user, pdf, poem, rate=0.0, query=f"extract tables from pdf report {n}")[
+            "pruned"
+        ]
+        for n in range(3)
+    ]
     assert pruned == [[], [], [str(poem.pk)]]
     assert Skill.objects.get(pk=poem.pk).status == SkillStatus.ARCHIVED
     assert Skill.objects.get(pk=pdf.pk).status == SkillStatus.ACTIVE
@@ -494,19 +433,25 @@ def test_payload_round_trips_through_json():
 
 
 @pytest.fixture
-def finished_tasks():
+def finished_task() -> Iterator[Any]:
+    """Call it after the audit ran: the one task result, checked to have succeeded."""
     seen = []
 
     def record(sender, task_result, **kwargs):
         seen.append(task_result)
 
+    def only() -> Any:
+        (task_result,) = seen
+        assert task_result.status == TaskResultStatus.SUCCESSFUL
+        return task_result
+
     task_finished.connect(record)
-    yield seen
+    yield only
     task_finished.disconnect(record)
 
 
 def test_scheduled_audit_runs_after_commit_and_records_counters(
-    user, settings, django_capture_on_commit_callbacks, finished_tasks
+    user, settings, django_capture_on_commit_callbacks, finished_task
 ):
     """Nothing runs inside the transaction; on commit the audit task counts the turn."""
     # given
@@ -515,19 +460,12 @@ def test_scheduled_audit_runs_after_commit_and_records_counters(
     pdf = pdf_skill(owner=user)
     # when
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        usage_audit_schedule(
-            user=user,
-            query=QUERY,
-            reply=REPLY,
-            skills=[ctx(pdf)],
-            injected_ids=[pdf.pk],
-        )
+        schedule(user, pdf)
     # then
     assert len(callbacks) == 1
     assert not SkillUsage.objects.exists()
     callbacks[0]()
-    (task_result,) = finished_tasks
-    assert task_result.status == TaskResultStatus.SUCCESSFUL
+    task_result = finished_task()
     assert task_result.task.queue_name == "audit"
     assert task_result.return_value["judge"] == "heuristic"
     usage = row(user, pdf)
@@ -537,24 +475,8 @@ def test_scheduled_audit_runs_after_commit_and_records_counters(
 
 def test_nothing_is_scheduled_without_skills(user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        usage_audit_schedule(
-            user=user, query=QUERY, reply=REPLY, skills=[], injected_ids=[]
-        )
+        schedule(user)
     assert callbacks == []
-
-
-def test_offline_client_is_never_sent_the_judge_prompt(user):
-    pdf = pdf_skill(owner=user)
-    result = usage_audit_run(
-        user=user,
-        query=QUERY,
-        reply=REPLY,
-        skills=[ctx(pdf)],
-        injected_ids=[pdf.pk],
-        llm=OfflineLLM(),
-        rate=1.0,
-    )
-    assert (result["judge"], result["note"]) == ("heuristic", "no judge model")
 
 
 @pytest.fixture
@@ -575,22 +497,15 @@ def test_scheduled_audit_uses_the_configured_judge(
     fake_openai,
     configured_judge,
     django_capture_on_commit_callbacks,
-    finished_tasks,
+    finished_task,
 ):
     """In the worker, the audit client comes from settings (background model)."""
     settings.AUTOSKILL_USAGE_AUDIT_RATE = 1.0
     pdf = pdf_skill(owner=user)
     fake_openai.reply_chat(verdicts((pdf, True, False)))
     with django_capture_on_commit_callbacks(execute=True):
-        usage_audit_schedule(
-            user=user,
-            query=QUERY,
-            reply=REPLY,
-            skills=[ctx(pdf)],
-            injected_ids=[pdf.pk],
-        )
-    (task_result,) = finished_tasks
-    assert task_result.status == TaskResultStatus.SUCCESSFUL
+        schedule(user, pdf)
+    finished_task()
     (request,) = fake_openai.requests_to(CHAT)
     assert request.json["model"] == "small-judge"
     assert row(user, pdf).last_judge == "llm"
@@ -598,17 +513,13 @@ def test_scheduled_audit_uses_the_configured_judge(
 
 
 def test_audit_of_a_deleted_user_does_nothing(
-    user, settings, django_capture_on_commit_callbacks, finished_tasks
+    user, settings, django_capture_on_commit_callbacks, finished_task
 ):
     settings.TASKS = IMMEDIATE
     pdf = pdf_skill(owner=user)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        usage_audit_schedule(
-            user=user, query=QUERY, reply=REPLY, skills=[ctx(pdf)], injected_ids=[]
-        )
+        schedule(user, pdf, injected=[])
     user.delete()
     callbacks[0]()
-    (task_result,) = finished_tasks
-    assert task_result.status == TaskResultStatus.SUCCESSFUL
-    assert task_result.return_value["note"] == "user no longer exists"
+    assert finished_task().return_value["note"] == "user no longer exists"
     assert not SkillUsage.objects.exists()

@@ -15,11 +15,9 @@ from autoskill_site.providers.anthropic_chat import (
     AnthropicLLM,
     to_anthropic,
 )
-from autoskill_site.providers.llm import LLMClient, LLMError
-from tests.fakes.openai_server import ANTHROPIC, FakeOpenAIServer, Scripted
-
-KEY = "sk-ant-test-SECRET-0123456789"
-USER = [{"role": "user", "content": "Draft the release notes."}]
+from autoskill_site.providers.llm import LLMClient
+from tests.fakes.openai_server import ANTHROPIC, FakeOpenAIServer
+from tests.providers.sdk_clients import KEY, USER, built_clients
 
 
 def root(server: FakeOpenAIServer) -> str:
@@ -28,25 +26,11 @@ def root(server: FakeOpenAIServer) -> str:
 
 @pytest.fixture
 def claude_for(fake_openai: FakeOpenAIServer) -> Iterator:
-    made: list[AnthropicLLM] = []
-
-    def build(**options) -> AnthropicLLM:
-        options = {
-            "base_url": root(fake_openai),
-            "model": "claude-test",
-            "api_key": KEY,
-            "backoff": 0.001,
-            "max_backoff": 0.01,
-            "timeout": 5.0,
-            **options,
-        }
-        client = AnthropicLLM(**options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        client.close()
+    """Build clients against the fake with tiny backoff; closed after the test."""
+    with built_clients(
+        AnthropicLLM, base_url=root(fake_openai), model="claude-test", api_key=KEY
+    ) as build:
+        yield build
 
 
 def sent_key(headers: dict[str, str]) -> str:
@@ -131,48 +115,8 @@ class TestComplete:
             claude_for().complete([{"role": "system", "content": "x"}])
 
 
-class TestStream:
-    def test_text_deltas_join_to_the_reply(self, fake_openai, claude_for) -> None:
-        fake_openai.reply_anthropic("Breaking changes, then migration steps.")
-        pieces = list(claude_for().stream(USER))
-        assert len(pieces) > 1
-        assert "".join(pieces) == "Breaking changes, then migration steps."
-        assert fake_openai.requests_to(ANTHROPIC)[0].json["stream"] is True
-
-    def test_stream_retries_before_the_first_delta(
-        self, fake_openai, claude_for
-    ) -> None:
-        fake_openai.fail(ANTHROPIC, 529, "overloaded")
-        fake_openai.reply_anthropic("recovered")
-        assert "".join(claude_for(retries=1).stream(USER)) == "recovered"
-        assert len(fake_openai.requests_to(ANTHROPIC)) == 2
-
-
 class TestErrors:
-    def test_429_and_503_retried_then_success(self, fake_openai, claude_for) -> None:
-        fake_openai.fail(ANTHROPIC, 429, "rate limited", headers={"retry-after": "0"})
-        fake_openai.fail(ANTHROPIC, 503, "unavailable")
-        fake_openai.reply_anthropic("done")
-        assert claude_for(retries=2).complete(USER).text == "done"
-        assert len(fake_openai.requests_to(ANTHROPIC)) == 3
-
-    @pytest.mark.parametrize("status", [400, 401])
-    def test_client_errors_fail_at_once_without_the_key(
-        self, fake_openai, claude_for, status
-    ) -> None:
-        fake_openai.fail(ANTHROPIC, status, f"invalid x-api-key {KEY}")
-        with pytest.raises(LLMError) as info:
-            claude_for(retries=3).complete(USER)
-        assert len(fake_openai.requests_to(ANTHROPIC)) == 1
-        assert info.value.status == status and not info.value.retryable
-        assert KEY not in str(info.value) and "SECRET" not in str(info.value)
-
-    def test_timeout_is_retryable_after_retries(self, fake_openai, claude_for) -> None:
-        fake_openai.enqueue(ANTHROPIC, Scripted(delay=2.0), Scripted(delay=2.0))
-        with pytest.raises(LLMError, match="no answer within 0.2 s") as info:
-            claude_for(timeout=0.2, retries=1).complete(USER)
-        assert info.value.retryable
-        assert len(fake_openai.requests_to(ANTHROPIC)) == 2
+    """Retries, timeouts and redaction are shared: see test_llm_sdk_chat.py."""
 
     def test_key_is_required(self, fake_openai) -> None:
         with pytest.raises(ValueError, match="api_key"):

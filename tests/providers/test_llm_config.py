@@ -145,39 +145,34 @@ class TestMissingConfiguration:
         assert "AUTOSKILL_LLM_BASE_URL" in str(info.value)
 
     @pytest.mark.parametrize(
-        ("provider", "variable"),
+        ("provider", "missing", "variable"),
         [
-            ("openai", "OPENAI_CHAT_MODEL"),
-            ("dashscope", "DASHSCOPE_MODEL"),
-            ("glm", "BIGMODEL_GLM_MODEL"),
-            ("internlm", "INTERNLM_MODEL"),
-            ("anthropic", "ANTHROPIC_MODEL"),
-            ("generic", "AUTOSKILL_GENERIC_LLM_MODEL"),
+            ("openai", "MODEL", "OPENAI_CHAT_MODEL"),
+            ("dashscope", "MODEL", "DASHSCOPE_MODEL"),
+            ("glm", "MODEL", "BIGMODEL_GLM_MODEL"),
+            ("internlm", "MODEL", "INTERNLM_MODEL"),
+            ("anthropic", "MODEL", "ANTHROPIC_MODEL"),
+            ("generic", "MODEL", "AUTOSKILL_GENERIC_LLM_MODEL"),
+            ("openai", "API_KEY", "OPENAI_API_KEY"),
+            ("dashscope", "API_KEY", "DASHSCOPE_API_KEY"),
+            ("glm", "API_KEY", "ZHIPUAI_API_KEY / BIGMODEL_API_KEY"),
+            (
+                "internlm",
+                "API_KEY",
+                "INTERNLM_API_KEY / INTERN_API_KEY / INTERNLM_TOKEN",
+            ),
+            ("anthropic", "API_KEY", "ANTHROPIC_API_KEY"),
         ],
     )
-    def test_missing_model_names_the_variable(
-        self, settings, provider, variable
+    def test_missing_model_or_key_names_the_variable(
+        self, settings, provider, missing, variable
     ) -> None:
+        """With everything else set, the one missing value is named by its variables."""
         settings.AUTOSKILL_LLM_PROVIDER = provider
-        settings.AUTOSKILL_LLM_BASE_URL = "http://127.0.0.1:9/v1"
-        settings.AUTOSKILL_LLM_API_KEY = "k"
-        with pytest.raises(ImproperlyConfigured, match=variable):
-            llm_from_settings()
-
-    @pytest.mark.parametrize(
-        ("provider", "variable"),
-        [
-            ("openai", "OPENAI_API_KEY"),
-            ("dashscope", "DASHSCOPE_API_KEY"),
-            ("glm", "ZHIPUAI_API_KEY / BIGMODEL_API_KEY"),
-            ("internlm", "INTERNLM_API_KEY / INTERN_API_KEY / INTERNLM_TOKEN"),
-            ("anthropic", "ANTHROPIC_API_KEY"),
-        ],
-    )
-    def test_missing_key_names_the_variable(self, settings, provider, variable) -> None:
-        settings.AUTOSKILL_LLM_PROVIDER = provider
-        settings.AUTOSKILL_LLM_BASE_URL = "http://127.0.0.1:9/v1"
-        settings.AUTOSKILL_LLM_MODEL = "m"
+        given = {"BASE_URL": "http://127.0.0.1:9/v1", "MODEL": "m", "API_KEY": "k"}
+        for name, value in given.items():
+            if name != missing:
+                setattr(settings, f"AUTOSKILL_LLM_{name}", value)
         with pytest.raises(ImproperlyConfigured, match=variable):
             llm_from_settings()
 

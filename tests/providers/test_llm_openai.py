@@ -21,33 +21,19 @@ from autoskill_site.providers.llm import (
 )
 from autoskill_site.providers.openai_chat import OpenAICompatibleLLM
 from tests.fakes.openai_server import CHAT, FakeOpenAIServer, Reply, Scripted
-
-KEY = "sk-test-SECRET-0123456789"
-USER = [{"role": "user", "content": "Summarise the release notes."}]
+from tests.providers.sdk_clients import KEY, USER, built_clients
 
 
 @pytest.fixture
 def llm_for(fake_openai: FakeOpenAIServer) -> Iterator:
     """Build clients against the fake with tiny backoff; closed after the test."""
-    made: list[OpenAICompatibleLLM] = []
-
-    def build(**options) -> OpenAICompatibleLLM:
-        options = {
-            "base_url": fake_openai.base_url,
-            "model": "fake-chat",
-            "api_key": KEY,
-            "backoff": 0.001,
-            "max_backoff": 0.01,
-            "timeout": 5.0,
-            **options,
-        }
-        client = OpenAICompatibleLLM(**options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        client.close()
+    with built_clients(
+        OpenAICompatibleLLM,
+        base_url=fake_openai.base_url,
+        model="fake-chat",
+        api_key=KEY,
+    ) as build:
+        yield build
 
 
 def chat_body(message: dict) -> dict:
@@ -156,19 +142,7 @@ class TestReasoningContent:
 
 
 class TestStream:
-    def test_deltas_join_to_the_text(self, fake_openai, llm_for) -> None:
-        """Several deltas arrive and join to exactly the scripted text."""
-        fake_openai.reply_chat("Release notes: summary, breaking changes.")
-        pieces = list(llm_for().stream(USER))
-        assert len(pieces) > 1
-        assert "".join(pieces) == "Release notes: summary, breaking changes."
-        assert fake_openai.requests_to(CHAT)[0].json["stream"] is True
-
-    def test_stream_retries_before_the_first_delta(self, fake_openai, llm_for) -> None:
-        fake_openai.fail(CHAT, 503, "overloaded")
-        fake_openai.reply_chat("ok then")
-        assert "".join(llm_for(retries=1).stream(USER)) == "ok then"
-        assert len(fake_openai.requests_to(CHAT)) == 2
+    """Deltas, retries and mid-stream errors are shared: see test_llm_sdk_chat.py."""
 
     def test_reasoning_only_stream_yields_json_not_prose(
         self, fake_openai, llm_for
@@ -235,71 +209,6 @@ class TestJsonMode:
             llm.complete(USER, json_mode=True)
         assert len(fake_openai.requests_to(CHAT)) == 2
         assert llm.json_mode_supported is True
-
-
-class TestRetries:
-    def test_429_and_503_are_retried_then_succeed(self, fake_openai, llm_for) -> None:
-        fake_openai.fail(CHAT, 429, "slow down", headers={"Retry-After": "0"})
-        fake_openai.fail(CHAT, 503, "overloaded")
-        fake_openai.reply_chat("finally")
-        assert llm_for(retries=2).complete(USER).text == "finally"
-        assert len(fake_openai.requests_to(CHAT)) == 3
-
-    def test_gives_up_after_retries(self, fake_openai, llm_for) -> None:
-        """Persistent 503: retries+1 attempts, then a retryable error naming the URL."""
-        fake_openai.fail(CHAT, 503, "overloaded", times=3)
-        with pytest.raises(LLMError) as info:
-            llm_for(retries=2).complete(USER)
-        assert len(fake_openai.requests_to(CHAT)) == 3
-        error = info.value
-        assert error.retryable and error.status == 503
-        assert fake_openai.base_url in str(error) and "overloaded" in str(error)
-
-    def test_retry_after_reaches_the_error(self, fake_openai, llm_for) -> None:
-        fake_openai.fail(CHAT, 429, "slow down", headers={"Retry-After": "7"})
-        with pytest.raises(LLMError) as info:
-            llm_for(retries=0).complete(USER)
-        assert info.value.retry_after == 7.0 and info.value.retryable
-
-    @pytest.mark.parametrize("status", [400, 401, 403, 404])
-    def test_client_errors_are_not_retried_and_hide_the_key(
-        self, fake_openai, llm_for, status
-    ) -> None:
-        fake_openai.fail(CHAT, status, f"Incorrect API key provided: {KEY}")
-        with pytest.raises(LLMError) as info:
-            llm_for(retries=3).complete(USER)
-        assert len(fake_openai.requests_to(CHAT)) == 1
-        error = info.value
-        assert error.status == status and not error.retryable
-        assert f"HTTP {status}" in str(error) and "Check" in str(error)
-        assert KEY not in str(error) and "SECRET" not in str(error)
-
-    def test_timeouts_are_retried_then_reported(self, fake_openai, llm_for) -> None:
-        fake_openai.enqueue(CHAT, Scripted(delay=2.0), Scripted(delay=2.0))
-        with pytest.raises(LLMError, match="no answer within 0.2 s") as info:
-            llm_for(timeout=0.2, retries=1).complete(USER)
-        assert info.value.retryable
-        assert len(fake_openai.requests_to(CHAT)) == 2
-
-    def test_per_call_timeout(self, fake_openai, llm_for) -> None:
-        """complete(timeout=...) overrides the client's timeout for that call."""
-        fake_openai.enqueue(CHAT, Scripted(delay=2.0))
-        fake_openai.reply_chat("fast")
-        assert llm_for(retries=1).complete(USER, timeout=0.2).text == "fast"
-        assert len(fake_openai.requests_to(CHAT)) == 2
-
-    def test_connection_refused_is_retryable(self) -> None:
-        with FakeOpenAIServer() as server:
-            url = server.base_url
-        llm = OpenAICompatibleLLM(
-            base_url=url, model="m", api_key=KEY, retries=1, backoff=0.001, timeout=2
-        )
-        try:
-            with pytest.raises(LLMError, match="could not be reached") as info:
-                llm.complete(USER)
-        finally:
-            llm.close()
-        assert info.value.retryable and KEY not in str(info.value)
 
 
 class TestInternLMThinkingMode:

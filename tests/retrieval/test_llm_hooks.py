@@ -55,6 +55,12 @@ def rewrite(rewriter, *, timeout: float = 5.0):
     )
 
 
+def select(query: str, selector):
+    return select_skills(
+        query=query, candidates=CANDIDATES, selector=selector, timeout=5
+    )
+
+
 def test_referential_follow_up_is_rewritten_with_the_model_answer(fake_openai, client):
     """The model sees the rewrite prompt at temperature 0; its line becomes the query."""
     # given
@@ -100,12 +106,7 @@ def test_selector_asks_for_json_and_may_keep_none(fake_openai, client):
     # given
     fake_openai.reply_chat('{"selected": [], "reason": "none fits"}')
     # when
-    result = select_skills(
-        query="plan a trip to Kyoto",
-        candidates=CANDIDATES,
-        selector=selector_for(client),
-        timeout=5,
-    )
+    result = select("plan a trip to Kyoto", selector_for(client))
     # then
     assert result.selected_ids == ()
     assert result.used_llm is True
@@ -118,37 +119,22 @@ def test_selector_asks_for_json_and_may_keep_none(fake_openai, client):
 
 def test_selector_keeps_what_the_model_picks(fake_openai, client):
     fake_openai.reply_chat('```json\n{"selected": ["csv"], "reason": "dedupe"}\n```')
-    result = select_skills(
-        query="dedupe my csv",
-        candidates=CANDIDATES,
-        selector=selector_for(client),
-        timeout=5,
-    )
+    result = select("dedupe my csv", selector_for(client))
     assert result.selected_ids == ("csv",)
 
 
 def test_selector_failure_keeps_every_candidate(fake_openai, client):
     fake_openai.fail(CHAT, 503)
-    result = select_skills(
-        query="dedupe my csv",
-        candidates=CANDIDATES,
-        selector=selector_for(client),
-        timeout=5,
-    )
+    result = select("dedupe my csv", selector_for(client))
     assert result.selected_ids == ("csv", "poem")
     assert result.used_llm is False
 
 
-def test_no_client_gives_no_callables():
-    assert rewriter_for(None) is None
-    assert selector_for(None) is None
-
-
-def test_offline_client_gives_no_callables():
+@pytest.mark.parametrize("llm", [None, OfflineLLM()], ids=["missing", "offline"])
+def test_no_usable_client_gives_no_callables(llm):
     """The offline heuristic provider is never sent rewrite or JSON selection prompts."""
-    offline = OfflineLLM()
-    assert rewriter_for(offline) is None
-    assert selector_for(offline) is None
+    assert rewriter_for(llm) is None
+    assert selector_for(llm) is None
 
 
 def test_defaults_are_none_when_settings_choose_the_offline_provider(settings):
@@ -178,12 +164,7 @@ def test_default_rewriter_uses_the_configured_background_model(fake_openai, conf
 
 def test_default_selector_uses_the_configured_background_model(fake_openai, configured):
     fake_openai.reply_chat('{"selected": ["poem"]}')
-    result = select_skills(
-        query="a haiku about rain",
-        candidates=CANDIDATES,
-        selector=default_selector(),
-        timeout=5,
-    )
+    result = select("a haiku about rain", default_selector())
     assert result.selected_ids == ("poem",)
     (request,) = fake_openai.requests_to(CHAT)
     assert request.json["model"] == "small-model"

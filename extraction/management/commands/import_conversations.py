@@ -42,6 +42,13 @@ def flag(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected 1 or 0, got {value!r}")
 
 
+def add_flag(parser: CommandParser, name: str, *, help: str) -> None:
+    """An on-by-default `--name [1|0]` option; a bare `--name` also means 1."""
+    parser.add_argument(
+        name, nargs="?", const=True, default=True, type=flag, metavar="1|0", help=help
+    )
+
+
 def _whole_number(value: str, minimum: int) -> int:
     try:
         number = int(value)
@@ -93,13 +100,9 @@ class ImportCommand(BaseCommand):
             default=1,
             help="extractions at once (default 1)",
         )
-        parser.add_argument(
+        add_flag(
+            parser,
             "--continue-on-error",
-            nargs="?",
-            const=True,
-            default=True,
-            type=flag,
-            metavar="1|0",
             help="keep going after a failed unit (default 1; 0 stops at the first error)",
         )
         parser.add_argument(

@@ -10,7 +10,10 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from extraction.importing.service import import_trajectories
-from extraction.management.commands.import_conversations import ImportCommand, flag
+from extraction.management.commands.import_conversations import (
+    ImportCommand,
+    add_flag,
+)
 
 
 class Command(ImportCommand):
@@ -23,22 +26,10 @@ class Command(ImportCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         self.add_common_arguments(parser)
-        parser.add_argument(
-            "--success-only",
-            nargs="?",
-            const=True,
-            default=True,
-            type=flag,
-            metavar="1|0",
-            help="skip runs that failed (default 1)",
-        )
-        parser.add_argument(
+        add_flag(parser, "--success-only", help="skip runs that failed (default 1)")
+        add_flag(
+            parser,
             "--include-tool-events",
-            nargs="?",
-            const=True,
-            default=True,
-            type=flag,
-            metavar="1|0",
             help="pass tool events and tool results to extraction (default 1)",
         )
 
