@@ -5,7 +5,9 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from autoskill_site.exceptions import InvalidInput
 from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
+from proxy.identity import SUB_USER_HEADER, acting_user
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -17,7 +19,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             api_key = api_key_authenticate(secret=bearer_token(header))
         except AuthenticationFailed as exc:
             raise exceptions.AuthenticationFailed(exc.message) from exc
-        return api_key.owner, api_key
+        requested = request.headers.get(SUB_USER_HEADER)
+        if not requested and api_key.can_act_for_users:
+            body = request.data if isinstance(request.data, dict) else {}
+            requested = body.get("user")
+        try:
+            return acting_user(api_key=api_key, requested=requested), api_key
+        except InvalidInput as exc:
+            raise exceptions.ValidationError({"user": exc.message}) from exc
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="autoskill"'
