@@ -275,3 +275,32 @@ def test_the_top_retrieved_skill_is_stored_as_identity_context(user, other_user)
     job, _ = submit(user)
 
     assert job.reference["id"] == str(mine.pk) and job.reference["scope"] == "user"
+
+
+def test_prune_deletes_only_old_finished_jobs(user, fake_openai, llm):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    old, _ = submit(user, "rule: always use pnpm")
+    fresh, _ = submit(user, "rule: never use tabs")
+    waiting, _ = submit(user, "rule: answer in French")
+    for job in (old, fresh):
+        reply_json(fake_openai, {"skills": []})
+        job_run(job=job_claim(job_id=job.pk), llm=llm)
+    ExtractionJob.objects.filter(pk=old.pk).update(
+        finished_at=timezone.now() - timedelta(days=31)
+    )
+    ExtractionJob.objects.filter(pk=waiting.pk).update(
+        created_at=timezone.now() - timedelta(days=90)
+    )
+
+    out = StringIO()
+    call_command("prune_extraction_jobs", "--days", "30", stdout=out)
+
+    assert "Deleted 1 job" in out.getvalue()
+    assert set(ExtractionJob.objects.values_list("pk", flat=True)) == {
+        fresh.pk,
+        waiting.pk,
+    }
+    assert not JobEvent.objects.filter(job_id=old.pk).exists()
