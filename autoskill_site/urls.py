@@ -3,11 +3,13 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from autoskill_site.env import env_str
+from proxy.health_urls import urlpatterns as health_urlpatterns
 from proxy.urls import v1_urlpatterns
 
 urlpatterns = [
     path(env_str("DJANGO_ADMIN_PATH", "admin/"), admin.site.urls),
     path("v1/", include((v1_urlpatterns, "proxy"))),
+    *health_urlpatterns,
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
 ]
 

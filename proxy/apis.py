@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from proxy.authentication import ApiKeyAuthentication
+from proxy.authentication import API_AUTHENTICATION
 from retrieval.search import (
     MAX_QUERY_CHARS,
     MAX_TOP_K,
@@ -22,7 +22,7 @@ from retrieval.search import (
 class SkillSearchApi(APIView):
     """POST /v1/autoskill/skills/search: rank the caller's skills (and libraries) for a query."""
 
-    authentication_classes = [ApiKeyAuthentication]
+    authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):

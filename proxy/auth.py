@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -61,6 +64,7 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+    recent_keys.clear()
     return api_key
 
 
@@ -73,17 +77,55 @@ def bearer_token(authorization: str) -> str:
     return token.strip()
 
 
+class _RecentKeys:
+    """Keys verified in the last few seconds, so a busy client costs no query per request.
+
+    Revoking a key (or deactivating its owner) therefore takes effect within
+    AUTOSKILL_API_KEY_CACHE_SECONDS in other processes; `api_key_revoke` clears this
+    process at once. 0 turns the cache off.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._items: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> ApiKey | None:
+        ttl = settings.AUTOSKILL_API_KEY_CACHE_SECONDS
+        with self._lock:
+            item = self._items.get(digest)
+            if item is None or ttl <= 0 or time.monotonic() - item[0] > ttl:
+                self._items.pop(digest, None)
+                return None
+            return item[1]
+
+    def put(self, digest: str, api_key: ApiKey) -> None:
+        with self._lock:
+            self._items[digest] = (time.monotonic(), api_key)
+            self._items.move_to_end(digest)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+recent_keys = _RecentKeys()
+
+
 def api_key_authenticate(*, secret: str) -> ApiKey:
     """Return the live key matching `secret`, or raise AuthenticationFailed."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthenticationFailed("Incorrect API key provided.")
-    api_key = (
-        ApiKey.objects.select_related("owner")
-        .filter(key_hash=key_digest(secret))
-        .first()
-    )
+    digest = key_digest(secret)
+    cached = recent_keys.get(digest)
+    if cached is not None:
+        return cached
+    api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
     if api_key is None or api_key.revoked_at is not None or not api_key.owner.is_active:
         raise AuthenticationFailed("Incorrect API key provided.")
+    recent_keys.put(digest, api_key)
     now = timezone.now()
     if (
         api_key.last_used_at is None

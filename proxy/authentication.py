@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rest_framework import authentication, exceptions
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 
 from autoskill_site.exceptions import InvalidInput
@@ -15,6 +16,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request: Request):  # noqa: ANN201
         header = request.headers.get("Authorization", "")
+        if not header:
+            return None  # no key: let the session try (the browser app)
         try:
             api_key = api_key_authenticate(secret=bearer_token(header))
         except AuthenticationFailed as exc:
@@ -30,3 +33,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="autoskill"'
+
+
+# Keys for programs, the session for the browser app (DRF enforces CSRF on it). The key
+# class comes first so a 401 names the Bearer scheme and an explicit key wins.
+API_AUTHENTICATION = [ApiKeyAuthentication, SessionAuthentication]

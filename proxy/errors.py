@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -100,13 +101,29 @@ def handler500(request: HttpRequest):  # noqa: ANN201
 
 
 class OpenAIErrorMiddleware:
-    """Every /v1 error is an OpenAI envelope, also in DEBUG and for non-DRF responses."""
+    """Every /v1 error is an OpenAI envelope, also in DEBUG and for non-DRF responses.
+
+    Sync and async capable: in an async stack a sync-only middleware would cost
+    every async view (the proxy's chat path) a thread hop.
+    """
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response) -> None:  # noqa: ANN001
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest):  # noqa: ANN204
-        response = self.get_response(request)
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return self._envelope(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest):  # noqa: ANN204
+        return self._envelope(request, await self.get_response(request))
+
+    def _envelope(self, request: HttpRequest, response):  # noqa: ANN001, ANN202
         if not _is_v1(request) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
@@ -116,7 +133,12 @@ class OpenAIErrorMiddleware:
             405: f"Method {request.method} is not allowed here.",
         }
         message = messages.get(response.status_code, "The request failed.")
-        return error_response(response.status_code, message, code=None)
+        envelope = error_response(response.status_code, message, code=None)
+        # RFC 9110: a 405 names the allowed methods, a 401 the auth scheme.
+        for header in ("Allow", "WWW-Authenticate"):
+            if response.has_header(header):
+                envelope[header] = response[header]
+        return envelope
 
     def process_exception(self, request: HttpRequest, exception: Exception):  # noqa: ANN201
         if not _is_v1(request):

@@ -105,6 +105,7 @@ def _unit_costs(text: str) -> list[int]:
     return costs
 
 
+@lru_cache(maxsize=4096)
 def text_units(text: str) -> int:
     """Budget units of ``text``, defined for every script.
 

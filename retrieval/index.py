@@ -45,6 +45,7 @@ class IndexedSkill:
     version: str
     owner_id: int | None
     library_slug: str
+    content_hash: str = ""  # "" in indexes persisted before it was recorded
 
     @property
     def source(self) -> str:
@@ -188,6 +189,7 @@ def _build_from_database(*, scope: str, generation: int, signature: str) -> Scop
             version=row["version"],
             owner_id=row["owner_id"],
             library_slug=row["library__slug"] or "",
+            content_hash=row["content_hash"] or "",
         )
         for sid, row in zip(ids, rows, strict=True)
     ]

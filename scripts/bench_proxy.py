@@ -153,7 +153,7 @@ def start_processes(args: argparse.Namespace, latency: float) -> tuple[list[subp
     ).stdout.strip().splitlines()[-1]  # fmt: skip
     port = free_port()
     proxy = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "autoskill_site.asgi:application"],
+        [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "autoskill_site.asgi:application"],
         cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     for _ in range(200):

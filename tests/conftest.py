@@ -21,11 +21,14 @@ def store_dir(settings, tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def fresh_search_indexes():
     """Test databases roll back, so a cached index could outlive the rows it indexed."""
+    from retrieval.hits import context_cache
     from retrieval.index import index_cache
 
     index_cache.clear()
+    context_cache.clear()
     yield
     index_cache.clear()
+    context_cache.clear()
 
 
 @pytest.fixture(autouse=True)

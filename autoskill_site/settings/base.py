@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's JS/CSS as local static files: the docs work with no internet access.
+    "drf_spectacular_sidecar",
     "channels",
     "django_tasks",
     "django_tasks_db",
@@ -47,15 +50,17 @@ INSTALLED_APPS = [
     "proxy",
 ]
 
+# Django's own classes, subclassed only to skip a thread hop per hook on async
+# requests (autoskill_site/middleware.py); behaviour is unchanged.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "autoskill_site.middleware.SecurityMiddleware",
+    "autoskill_site.middleware.SessionMiddleware",
+    "autoskill_site.middleware.CommonMiddleware",
     "proxy.errors.OpenAIErrorMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "autoskill_site.middleware.CsrfViewMiddleware",
+    "autoskill_site.middleware.AuthenticationMiddleware",
+    "autoskill_site.middleware.MessageMiddleware",
+    "autoskill_site.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "autoskill_site.urls"
@@ -90,7 +95,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE makes every transaction take the write lock up front, so concurrent
     # writers queue on the busy timeout instead of failing mid-transaction; WAL lets
     # readers run beside the writer.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -149,7 +153,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "proxy.errors.drf_openai_exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON first: API clients that send no Accept header (or */*) always get JSON; only a
+    # browser asking for text/html gets the browsable API, and errors stay JSON there too.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "proxy.renderers.BrowsableAPIRenderer",
+    ],
+    # drf-spectacular's AutoSchema, naming each view's nested serializers uniquely.
+    "DEFAULT_SCHEMA_CLASS": "proxy.schema.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 
@@ -162,6 +173,8 @@ AUTOSKILL_MAX_SKILL_FILES = env_int("AUTOSKILL_MAX_SKILL_FILES", 200, minimum=0)
 AUTOSKILL_COMMON_LIBRARY = env_str("AUTOSKILL_COMMON_LIBRARY", "common")
 # Keys are looked up by HMAC, keyed with this secret; rotating it invalidates every key.
 AUTOSKILL_API_KEY_SECRET = env_str("AUTOSKILL_API_KEY_SECRET", SECRET_KEY)
+# A verified key is trusted for this long without a query; revocation elsewhere lags by it.
+AUTOSKILL_API_KEY_CACHE_SECONDS = float(env_str("AUTOSKILL_API_KEY_CACHE_SECONDS", "5"))
 
 LOGGING = {
     "version": 1,
@@ -292,3 +305,90 @@ TASKS = {
         "QUEUES": ["default", "extraction", "audit"],
     }
 }
+
+# API SCHEMA
+# OpenAPI document at /v1/autoskill/openapi.json, Swagger UI at /v1/autoskill/docs.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AutoSkill Studio API",
+    "DESCRIPTION": (
+        "OpenAI-compatible proxy (chat completions, embeddings, models) with skill "
+        "retrieval and injection, and the AutoSkill REST API under /v1/autoskill/. "
+        "Authenticate with `Authorization: Bearer ask_...`. Every /v1 error is an "
+        'OpenAI error envelope; lists are {"object": "list", "data": [...]}.'
+    ),
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.0.3",
+    # The document describes the whole API to everyone; it holds no secrets, and the
+    # OpenAI-compatible clients and fuzzers that read it have no session.
+    "SERVE_PUBLIC": True,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/v1/autoskill",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl None: Swagger UI would otherwise send the document to swagger.io.
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "persistAuthorization": True,
+        "validatorUrl": None,
+    },
+    # Skills and jobs both have a "status" field with different choices.
+    "ENUM_NAME_OVERRIDES": {
+        "SkillStatusEnum": "skills.models.SkillStatus",
+        # The job API lists bare values (choices=JobStatus.values), labels = values.
+        "JobStatusEnum": "extraction.models.JobStatus.values",
+    },
+    "PREPROCESSING_HOOKS": ["proxy.schema.preprocess_v1_only"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "proxy.schema.postprocess_v1_schema",
+    ],
+    # proxy/schema.py refers to both by name; tests/proxy/test_openapi.py checks the
+    # envelope against what proxy/errors.py really renders.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "ask_<prefix>_<secret>",
+                "description": "An API key (python manage.py create_api_key).",
+            }
+        },
+        "schemas": {
+            "OpenAIError": {
+                "type": "object",
+                "description": "The OpenAI error envelope every /v1 path answers errors in.",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {
+                            "message": {"type": "string"},
+                            "type": {"type": "string"},
+                            "param": {"type": "string", "nullable": True},
+                            "code": {"type": "string", "nullable": True},
+                        },
+                        "required": ["message", "type", "param", "code"],
+                    }
+                },
+                "required": ["error"],
+            }
+        },
+    },
+}
+
+# PROXY
+# Model ids GET /v1/models lists, comma-separated; when set, /v1/chat/completions also
+# refuses other models (404 model_not_found). Empty: the upstream's list, else the
+# configured chat model, and any model name is forwarded.
+AUTOSKILL_PROXY_MODELS = env_list("AUTOSKILL_PROXY_MODELS", [])
+# Seconds of upstream silence after which a `: keep-alive` SSE comment is sent (0: never).
+AUTOSKILL_PROXY_KEEPALIVE_SECONDS = float(
+    env_str("AUTOSKILL_PROXY_KEEPALIVE_SECONDS", "15")
+)
+# Largest /v1/chat/completions or /v1/embeddings body (images make chats large).
+AUTOSKILL_PROXY_MAX_BODY_BYTES = env_int(
+    "AUTOSKILL_PROXY_MAX_BODY_BYTES", 20_000_000, minimum=1024
+)

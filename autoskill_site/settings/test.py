@@ -23,3 +23,5 @@ AUTOSKILL_EMBEDDINGS_SYNC = True
 AUTOSKILL_INDEX_CHECK_SECONDS = 0.0
 # Tests never reach a real model: the offline provider unless a test points elsewhere.
 AUTOSKILL_LLM_PROVIDER = "offline"
+# Tests revoke and deactivate keys and expect the next request to see it.
+AUTOSKILL_API_KEY_CACHE_SECONDS = 0.0

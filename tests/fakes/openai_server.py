@@ -55,12 +55,12 @@ class Reply:
     """What a route handler produces: JSON, or a list of SSE events.
 
     An event is a `data:` payload, or an (event name, payload) pair for servers that
-    name their events (Anthropic).
+    name their events (Anthropic), or a number: seconds to pause before the next one.
     """
 
     status: int = 200
     body: Any = None
-    events: list[str | tuple[str, str]] | None = None
+    events: list[str | tuple[str, str] | float] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -119,6 +119,8 @@ class FakeOpenAIServer:
 
         class _Server(ThreadingHTTPServer):
             daemon_threads = True
+            # The default backlog of 5 resets connections under concurrent benchmarks.
+            request_queue_size = 128
 
             def process_request(self, request: Any, client_address: Any) -> None:
                 with server._lock:
@@ -254,6 +256,10 @@ class FakeOpenAIServer:
         http.send_header("Connection", "close")
         http.end_headers()
         for event in reply.events:
+            if isinstance(event, int | float):
+                # A pause mid-stream (keep-alive and disconnect tests).
+                self._stopping.wait(event)
+                continue
             if isinstance(event, tuple):
                 name, data = event
                 http.wfile.write(f"event: {name}\ndata: {data}\n\n".encode())

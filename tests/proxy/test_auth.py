@@ -63,3 +63,18 @@ def test_create_api_key_command_prints_the_key_once(user):
     assert "shown once" in err.getvalue()
     with pytest.raises(CommandError, match="No user named"):
         call_command("create_api_key", "--user", "ghost")
+
+
+def test_a_recently_verified_key_is_cached_but_revocation_clears_it(user, settings):
+    settings.AUTOSKILL_API_KEY_CACHE_SECONDS = 60
+    issued = api_key_create(owner=user)
+    api_key_authenticate(secret=issued.secret)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    # Within the cache window a deactivation elsewhere is not seen yet (documented lag)...
+    assert api_key_authenticate(secret=issued.secret).pk == issued.api_key.pk
+    # ...but revoking through the service takes effect at once in this process.
+    api_key_revoke(prefix=issued.api_key.prefix)
+    with pytest.raises(AuthenticationFailed):
+        api_key_authenticate(secret=issued.secret)

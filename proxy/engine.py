@@ -1,0 +1,263 @@
+"""The chat turn engine: who is asking, which skills to inject, what to learn after.
+
+Shared by the OpenAI-compatible view and (later) the browser chat. Everything that
+touches the ORM before the upstream call (API key, acting user, rewrite, search,
+rendering) runs in ONE thread hop (`prepare_turn_async`), so a turn pays for a
+single executor round trip. Learning (`learn_from_turn`, `audit_turn`) runs after the
+reply: extraction of the request window plus the reply, and the usage audit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import close_old_connections
+
+from accounts.services import clean_external_id
+from autoskill_site.exceptions import ApplicationError, InvalidInput
+from autoskill_site.providers.llm import LLMPurpose
+from autoskill_site.providers.llm_config import LLMConfig, resolve_llm_config
+from extraction.audit import usage_audit_schedule
+from extraction.triggers import proxy_extraction_submit, proxy_window
+from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
+from proxy.chat_request import ChatRequest, ProxyError, query_of
+from proxy.identity import acting_user
+from proxy.models import ApiKey
+from proxy.turn_retrieval import TurnRetrieval, retrieve_turn
+from retrieval.search import normalise_scope
+
+__all__ = [
+    "PreparedTurn",
+    "audit_turn",
+    "authenticate",
+    "db_hop",
+    "learn_from_turn",
+    "prepare_turn",
+    "prepare_turn_async",
+    "served_models",
+]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+SCOPE_HEADER = "X-AutoSkill-Scope"
+LEARN_CHANNEL = "proxy_chat_completion"
+
+
+def db_hop(fn: Callable[..., T]) -> Callable[..., Any]:
+    """`fn` as a coroutine on a pool thread, with Django's per-request DB hygiene.
+
+    thread_sensitive=False lets concurrent turns run in parallel; closing obsolete
+    connections before and after mirrors what request_started/finished do for the
+    request thread, which these pool threads never see.
+    """
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
+def served_models() -> list[str]:
+    """AUTOSKILL_PROXY_MODELS: the model ids this server lists (empty: not restricted)."""
+    raw = getattr(settings, "AUTOSKILL_PROXY_MODELS", None) or []
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    return list(dict.fromkeys(str(m).strip() for m in raw if str(m).strip()))
+
+
+def authenticate(
+    *, authorization: str, sub_user: str | None = None, body_user: str | None = None
+) -> tuple[Any, ApiKey]:
+    """(acting user, key) from the bearer key; a service key may name a sub-user."""
+    try:
+        api_key = api_key_authenticate(secret=bearer_token(authorization))
+    except AuthenticationFailed as exc:
+        raise ProxyError(
+            401,
+            exc.message,
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": 'Bearer realm="autoskill"'},
+        ) from None
+    requested = sub_user or (body_user if api_key.can_act_for_users else None)
+    try:
+        if sub_user and not api_key.can_act_for_users:
+            # Ignored for an ordinary key, but a malformed header is still refused.
+            clean_external_id(sub_user)
+        return acting_user(api_key=api_key, requested=requested), api_key
+    except InvalidInput as exc:
+        param = None if sub_user else "user"
+        raise ProxyError(400, exc.message, param=param) from None
+
+
+def _scope(chat: ChatRequest, header: str | None) -> str:
+    if chat.requested_scope is not None:
+        param = "autoskill_scope" if "autoskill_scope" in chat.own else "scope"
+        value: str | None = chat.requested_scope
+    elif header:
+        param, value = None, header
+    else:
+        param, value = None, getattr(settings, "AUTOSKILL_SKILL_SCOPE", "all")
+    try:
+        return normalise_scope(value)
+    except InvalidInput as exc:
+        where = f" ({SCOPE_HEADER} header)" if header and param is None else ""
+        raise ProxyError(400, exc.message + where, param=param) from None
+
+
+def _chat_config() -> LLMConfig:
+    try:
+        return resolve_llm_config(LLMPurpose.CHAT)
+    except ImproperlyConfigured as exc:
+        raise ProxyError(
+            503,
+            f"No upstream chat model is usable: {exc}",
+            code="upstream_not_configured",
+        ) from None
+
+
+def _inject(messages: list[dict[str, Any]], context: str) -> list[dict[str, Any]]:
+    """All messages as sent, plus ONE system message after the leading system ones."""
+    if not context:
+        return list(messages)
+    at = 0
+    while at < len(messages) and messages[at].get("role") in ("system", "developer"):
+        at += 1
+    return [*messages[:at], {"role": "system", "content": context}, *messages[at:]]
+
+
+@dataclass
+class PreparedTurn:
+    """A turn ready to go upstream: identity, config, retrieval, the payload."""
+
+    user: Any
+    chat: ChatRequest
+    config: LLMConfig
+    payload: dict[str, Any]
+    retrieval: TurnRetrieval
+    prepare_ms: float = 0.0
+    extraction: dict[str, Any] = field(default_factory=dict)
+
+    def autoskill(self, **extra: Any) -> dict[str, Any]:
+        """The `autoskill` object of a response or stream chunk."""
+        return {
+            "retrieval": self.retrieval.summary(),
+            "extraction": dict(self.extraction),
+            **extra,
+        }
+
+    def learning_messages(self, reply: Mapping[str, Any] | None) -> list[Any]:
+        return [*self.chat.messages, *([dict(reply)] if reply else [])]
+
+
+def prepare_turn(
+    *,
+    authorization: str,
+    chat: ChatRequest,
+    sub_user: str | None = None,
+    scope_header: str | None = None,
+) -> PreparedTurn:
+    """Authenticate, pick the upstream and the skills, build the upstream payload."""
+    started = time.perf_counter()
+    user, _key = authenticate(
+        authorization=authorization, sub_user=sub_user, body_user=chat.user
+    )
+    scope = _scope(chat, scope_header)
+    config = _chat_config()
+    catalog = served_models()
+    if catalog and chat.model is not None and chat.model not in catalog:
+        raise ProxyError(
+            404,
+            f"The model {chat.model!r} does not exist; this server offers "
+            f"{', '.join(catalog)} (AUTOSKILL_PROXY_MODELS).",
+            param="model",
+            code="model_not_found",
+        )
+    query, _history = query_of(chat.messages)
+    retrieval = retrieve_turn(
+        user=user, query=query, messages=chat.messages, scope=scope
+    )
+    payload = {
+        **chat.forward,
+        "messages": _inject(chat.messages, retrieval.context),
+    }
+    # The reply itself is not there yet; the window qualifies iff an earlier
+    # assistant turn precedes the last user message.
+    expected = bool(
+        settings.AUTOSKILL_EXTRACT_ENABLED
+        and proxy_window([*chat.messages, {"role": "assistant", "content": "."}])
+    )
+    turn = PreparedTurn(
+        user=user,
+        chat=chat,
+        config=config,
+        payload=payload,
+        retrieval=retrieval,
+        extraction={"job_id": None, "status": "pending" if expected else "disabled"},
+    )
+    turn.prepare_ms = (time.perf_counter() - started) * 1000
+    return turn
+
+
+prepare_turn_async = db_hop(prepare_turn)
+
+
+def learn_from_turn(
+    *, turn: PreparedTurn, reply: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Queue extraction over the request window plus the reply; the `extraction` object.
+
+    proxy_extraction_submit applies the trigger policy and returns the existing job
+    for a window it has seen, so a client re-sending a history starts nothing new.
+    """
+    if turn.extraction.get("status") != "pending":
+        return dict(turn.extraction)
+    try:
+        job, created = proxy_extraction_submit(
+            user=turn.user,
+            messages=turn.learning_messages(reply),
+            reference=turn.retrieval.reference(),
+            source={"channel": LEARN_CHANNEL, "model": turn.chat.model or ""},
+        )
+    except ApplicationError as exc:
+        logger.warning("Extraction not scheduled for a proxied turn: %s", exc.message)
+        turn.extraction = {"job_id": None, "status": "failed", "error": exc.message}
+        return dict(turn.extraction)
+    if job is None:
+        turn.extraction = {"job_id": None, "status": "disabled"}
+    else:
+        turn.extraction = {
+            "job_id": str(job.pk),
+            "status": job.status,
+            "new": created,
+        }
+    return dict(turn.extraction)
+
+
+def audit_turn(*, turn: PreparedTurn, reply_text: str) -> dict[str, Any]:
+    """Schedule the usage audit of the retrieved skills; the `usage` object."""
+    retrieval = turn.retrieval
+    if not retrieval.skills or not reply_text:
+        return {"status": "skipped"}
+    usage_audit_schedule(
+        user=turn.user,
+        query=retrieval.original_query,
+        reply=reply_text,
+        skills=retrieval.skills,
+        injected_ids=retrieval.injected_ids,
+    )
+    return {"status": "scheduled"}
+
+
+learn_from_turn_async = db_hop(learn_from_turn)
+audit_turn_async = db_hop(audit_turn)

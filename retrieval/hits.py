@@ -1,0 +1,102 @@
+"""The full skills behind search hits, for rendering and selection.
+
+A hit carries only what ranking needs; rendering needs instructions and resources.
+They are cached by (skill id, content hash): the hash changes with every edit, so a
+cached entry can never be stale, and the request path skips two queries per turn.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from retrieval.context import ContextSkill
+from retrieval.search import SkillHit
+from skills.models import Skill, SkillFile
+
+_FIELDS = (
+    "pk",
+    "name",
+    "title",
+    "version",
+    "description",
+    "triggers",
+    "tags",
+    "instructions",
+    "content_hash",
+)
+
+
+class _ContextCache:
+    def __init__(self, size: int = 2048) -> None:
+        self._items: OrderedDict[tuple[str, str], ContextSkill] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> ContextSkill | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple[str, str], skill: ContextSkill) -> None:
+        if not key[1]:
+            return
+        with self._lock:
+            self._items[key] = skill
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+context_cache = _ContextCache()
+
+
+def _load(ids: list[str]) -> dict[str, tuple[str, ContextSkill]]:
+    rows = {
+        str(row["pk"]): row for row in Skill.objects.filter(pk__in=ids).values(*_FIELDS)
+    }
+    resources: dict[str, list[str]] = {}
+    for skill_id, path in SkillFile.objects.filter(skill_id__in=ids).values_list(
+        "skill_id", "path"
+    ):
+        resources.setdefault(str(skill_id), []).append(path)
+    loaded = {}
+    for skill_id, row in rows.items():
+        loaded[skill_id] = (
+            row["content_hash"] or "",
+            ContextSkill(
+                id=skill_id,
+                name=row["name"],
+                title=row["title"],
+                version=row["version"],
+                description=row["description"],
+                triggers=tuple(str(t) for t in row["triggers"]),
+                tags=tuple(str(t) for t in row["tags"]),
+                resources=tuple(sorted(resources.get(skill_id, ()))),
+                instructions=row["instructions"],
+            ),
+        )
+    return loaded
+
+
+def context_skills(hits: Sequence[SkillHit]) -> list[ContextSkill]:
+    """The hits' full skills in rank order; deleted ones are skipped."""
+    found: dict[str, ContextSkill] = {}
+    missing = []
+    for hit in hits:
+        cached = context_cache.get((hit.skill.id, hit.skill.content_hash))
+        if cached is not None:
+            found[hit.skill.id] = cached
+        else:
+            missing.append(hit.skill.id)
+    if missing:
+        for skill_id, (content_hash, skill) in _load(missing).items():
+            context_cache.put((skill_id, content_hash), skill)
+            found[skill_id] = skill
+    return [found[hit.skill.id] for hit in hits if hit.skill.id in found]
