@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoskill_site.sanitize import without_nul
 from extraction.redaction import redact_text, redact_value
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -116,7 +117,7 @@ def build_window(
             continue
         role = str(raw.get("role") or "user").strip().lower()
         role = role if role in ROLES else "user"
-        text = message_text(raw.get("content")).strip()
+        text = without_nul(message_text(raw.get("content"))).strip()
         if not text:
             continue
         cleaned.append(

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from accounts.services import clean_external_id
 from autoskill_site.exceptions import ApplicationError, InvalidInput
@@ -38,6 +38,7 @@ __all__ = [
     "audit_turn",
     "authenticate",
     "db_hop",
+    "request_db_call",
     "learn_from_turn",
     "prepare_turn",
     "prepare_turn_async",
@@ -66,6 +67,26 @@ def db_hop(fn: Callable[..., T]) -> Callable[..., Any]:
             close_old_connections()
 
     return sync_to_async(run, thread_sensitive=False)
+
+
+def request_db_call(fn: Callable[..., T]) -> Callable[..., Any]:
+    """`fn` as a coroutine in the request's own sync thread, closing its connection after.
+
+    For async views that poll the database for a long time (SSE): the request's
+    thread is thrown away when the response ends, and a stream cut short never sends
+    request_finished, so a connection left open there would leak. Connections inside
+    an atomic block (a test's transaction) are left alone.
+    """
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for connection in connections.all(initialized_only=True):
+                if not connection.in_atomic_block:
+                    connection.close()
+
+    return sync_to_async(run)
 
 
 def served_models() -> list[str]:

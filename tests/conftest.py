@@ -10,6 +10,25 @@ from tests.fakes.fixtures import (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """Before pytest-django drops a PostgreSQL test database, end sessions that
+    threads of the live ASGI server may still hold (Django's test client unhooks
+    close_old_connections while it runs a request, so a server thread finishing at
+    that moment keeps its connection). Production closes them at request_finished."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 @pytest.fixture(autouse=True)
 def store_dir(settings, tmp_path: Path) -> Path:
     """Every test gets its own empty SkillBank root."""

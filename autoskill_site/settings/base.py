@@ -84,12 +84,24 @@ TEMPLATES = [
 ]
 
 # DATABASE
+# Under ASGI every request's sync work runs in a thread that is thrown away afterwards,
+# so Django's persistent connections (CONN_MAX_AGE) would leak one connection per
+# request (Django's docs say to disable them under ASGI). PostgreSQL gets psycopg's
+# connection pool instead; SQLite connections are cheap to open.
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "DATABASE_POOL", True
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE makes every transaction take the write lock up front, so concurrent
@@ -392,3 +404,14 @@ AUTOSKILL_PROXY_KEEPALIVE_SECONDS = float(
 AUTOSKILL_PROXY_MAX_BODY_BYTES = env_int(
     "AUTOSKILL_PROXY_MAX_BODY_BYTES", 20_000_000, minimum=1024
 )
+# Default retrieval scope of proxied chats: user | library | all.
+AUTOSKILL_SKILL_SCOPE = env_str("AUTOSKILL_SKILL_SCOPE", "all")
+# Uploads to the REST API (skill archives, conversation files).
+AUTOSKILL_IMPORT_MAX_UPLOAD_BYTES = env_int(
+    "AUTOSKILL_IMPORT_MAX_UPLOAD_BYTES", 20_000_000, minimum=1
+)
+AUTOSKILL_IMPORT_MAX_UNCOMPRESSED_BYTES = env_int(
+    "AUTOSKILL_IMPORT_MAX_UNCOMPRESSED_BYTES", 100_000_000, minimum=1
+)
+AUTOSKILL_IMPORT_MAX_ENTRIES = env_int("AUTOSKILL_IMPORT_MAX_ENTRIES", 2000, minimum=1)
+AUTOSKILL_IMPORT_MAX_RATIO = env_int("AUTOSKILL_IMPORT_MAX_RATIO", 100, minimum=1)

@@ -25,3 +25,6 @@ AUTOSKILL_INDEX_CHECK_SECONDS = 0.0
 AUTOSKILL_LLM_PROVIDER = "offline"
 # Tests revoke and deactivate keys and expect the next request to see it.
 AUTOSKILL_API_KEY_CACHE_SECONDS = 0.0
+# pytest-django drops the test database at the end; a pool's idle connections would
+# block that. The pool is exercised by the PostgreSQL benchmarks instead.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)

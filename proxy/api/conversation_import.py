@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from autoskill_site.exceptions import ApplicationError, InvalidInput, NotFound
+from autoskill_site.sanitize import without_nul
 from proxy.api.extraction_common import AUTHENTICATION, PERMISSIONS, error_responses
 from proxy.api.extraction_tasks import (
     conversations_import_task,
@@ -50,7 +51,9 @@ class PayloadTooLarge(ApplicationError):
 
 
 def max_import_bytes() -> int:
-    return int(getattr(settings, "AUTOSKILL_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(
+        getattr(settings, "AUTOSKILL_IMPORT_MAX_UPLOAD_BYTES", DEFAULT_MAX_BYTES)
+    )
 
 
 class ImportOptions(serializers.Serializer):
@@ -117,7 +120,7 @@ def _json_payload(body: dict[str, Any]) -> tuple[str, str]:
                 }
             )
         payload = {"messages": body["messages"]}
-    return json.dumps(payload, ensure_ascii=False), "request.json"
+    return json.dumps(without_nul(payload), ensure_ascii=False), "request.json"
 
 
 def _upload_payload(upload: Any) -> tuple[str, str]:
@@ -132,11 +135,12 @@ def _upload_payload(upload: Any) -> tuple[str, str]:
     if upload.size > max_import_bytes():
         raise PayloadTooLarge(
             f"The file is larger than {max_import_bytes()} bytes "
-            "(AUTOSKILL_IMPORT_MAX_BYTES)."
+            "(AUTOSKILL_IMPORT_MAX_UPLOAD_BYTES)."
         )
     # Task arguments are JSON text; a stray invalid byte becomes U+FFFD and the
     # importer then reports the line it spoils, instead of the whole upload failing.
-    return upload.read().decode("utf-8-sig", errors="replace"), name
+    text = upload.read().decode("utf-8-sig", errors="replace")
+    return without_nul(text), name
 
 
 def _error_text(result: TaskResult) -> str | None:

@@ -27,7 +27,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -36,6 +35,7 @@ from autoskill_site.exceptions import InvalidInput
 from extraction.events import event_payload
 from extraction.models import TERMINAL_STATUSES, ExtractionJob, JobEvent
 from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
+from proxy.engine import request_db_call
 from proxy.errors import error_response
 from proxy.identity import SUB_USER_HEADER, acting_user
 
@@ -135,7 +135,7 @@ async def _events(job_id: Any, *, after: int, timeout: float) -> AsyncIterator[s
     quiet_since = loop.time()
     # The first bytes flush the headers, so the client knows the stream is open.
     yield f"retry: {RETRY_MS}\n: stream of job {job_id}\n\n"
-    poll = sync_to_async(_poll)
+    poll = request_db_call(_poll)
     while True:
         events, job_status, newest = await poll(job_id, after)
         for event in events:
@@ -146,7 +146,7 @@ async def _events(job_id: Any, *, after: int, timeout: float) -> AsyncIterator[s
         finished = job_status in TERMINAL_STATUSES and newest == job_status
         if caught_up and (finished or not job_status or loop.time() >= deadline):
             reason = "terminal" if finished else "timeout" if job_status else "deleted"
-            last = await sync_to_async(_latest)(job_id)
+            last = await request_db_call(_latest)(job_id)
             yield _frame(
                 {**(last or {"job_id": str(job_id), "status": "not_found"}),
                  "reason": reason, "last_event_id": after},
@@ -166,7 +166,7 @@ async def _events(job_id: Any, *, after: int, timeout: float) -> AsyncIterator[s
 async def extraction_events_stream(request: HttpRequest, job_id: Any) -> HttpResponse:
     """Stream the caller's job's events; another user's job is a 404."""
     try:
-        user = await sync_to_async(_authenticate)(request)
+        user = await request_db_call(_authenticate)(request)
     except AuthenticationFailed as exc:
         response = error_response(401, exc.message, code=exc.code)
         response["WWW-Authenticate"] = 'Bearer realm="autoskill"'
@@ -193,7 +193,7 @@ async def extraction_events_stream(request: HttpRequest, job_id: Any) -> HttpRes
         after = _int_param(resume, name="after", default=0, low=0, high=2**63 - 1)
     except _BadParameter as exc:
         return error_response(400, exc.message, code="invalid_value", param=exc.param)
-    if await sync_to_async(_owned_job_status)(user, job_id) is None:
+    if await request_db_call(_owned_job_status)(user, job_id) is None:
         return error_response(404, "Extraction job not found.", code="not_found")
     response = StreamingHttpResponse(
         _events(job_id, after=after, timeout=float(timeout)),

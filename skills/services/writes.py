@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from autoskill_site.exceptions import Conflict, InvalidInput, NotFound
+from autoskill_site.sanitize import without_nul
 from skills import mirror
 from skills.documents import (
     clean_list,
@@ -58,6 +59,7 @@ def lock_skill(skill_id: object) -> Skill:
 
 
 def clean_content(raw: Mapping[str, Any]) -> dict[str, Any]:
+    raw = without_nul(dict(raw))
     title = " ".join(str(raw.get("title") or "").split())
     description = str(raw.get("description") or "").strip()
     if not title:

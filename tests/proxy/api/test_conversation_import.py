@@ -139,7 +139,7 @@ def test_an_empty_payload_is_an_import_of_nothing(client, auth, immediate_tasks)
 
 
 def test_too_large_is_a_413(client, auth, settings, immediate_tasks):
-    settings.AUTOSKILL_IMPORT_MAX_BYTES = 100
+    settings.AUTOSKILL_IMPORT_MAX_UPLOAD_BYTES = 100
 
     response = post_json(client, {"conversations": [{"messages": RELEASE}]}, auth)
 
