@@ -9,9 +9,11 @@ reply: extraction of the request window plus the reply, and the usage audit.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +53,15 @@ SCOPE_HEADER = "X-AutoSkill-Scope"
 LEARN_CHANNEL = "proxy_chat_completion"
 
 
+@functools.cache
+def _db_executor() -> ThreadPoolExecutor:
+    """Threads for the proxy's database work. The event loop's default pool has
+    cpu + 4 threads; a turn mostly waits on the database, so concurrent turns need more."""
+    return ThreadPoolExecutor(
+        max_workers=settings.AUTOSKILL_ASYNC_DB_THREADS, thread_name_prefix="db-hop"
+    )
+
+
 def db_hop(fn: Callable[..., T]) -> Callable[..., Any]:
     """`fn` as a coroutine on a pool thread, with Django's per-request DB hygiene.
 
@@ -66,7 +77,7 @@ def db_hop(fn: Callable[..., T]) -> Callable[..., Any]:
         finally:
             close_old_connections()
 
-    return sync_to_async(run, thread_sensitive=False)
+    return sync_to_async(run, thread_sensitive=False, executor=_db_executor())
 
 
 def request_db_call(fn: Callable[..., T]) -> Callable[..., Any]:
@@ -268,13 +279,13 @@ def learn_from_turn(
 def audit_turn(*, turn: PreparedTurn, reply_text: str) -> dict[str, Any]:
     """Schedule the usage audit of the retrieved skills; the `usage` object."""
     retrieval = turn.retrieval
-    if not retrieval.skills or not reply_text:
+    if not retrieval.own_skills or not reply_text:
         return {"status": "skipped"}
     usage_audit_schedule(
         user=turn.user,
         query=retrieval.original_query,
         reply=reply_text,
-        skills=retrieval.skills,
+        skills=retrieval.own_skills,
         injected_ids=retrieval.injected_ids,
     )
     return {"status": "scheduled"}

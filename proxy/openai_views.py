@@ -157,7 +157,8 @@ async def _learn(turn: PreparedTurn, reply: dict[str, Any] | None) -> dict[str, 
 
 
 def _usage(turn: PreparedTurn, reply_text: str) -> dict[str, str]:
-    scheduled = bool(turn.retrieval.skills and reply_text)
+    # Library skills are never counted; with none of the user's own there is nothing to audit.
+    scheduled = bool(turn.retrieval.own_skills and reply_text)
     return {"status": "scheduled" if scheduled else "skipped"}
 
 

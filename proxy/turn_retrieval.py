@@ -45,6 +45,12 @@ class TurnRetrieval:
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def own_skills(self) -> list[ContextSkill]:
+        """The retrieved skills the user owns: the only ones the usage audit counts."""
+        own = {hit.skill.id for hit in self.hits if not hit.skill.library_slug}
+        return [skill for skill in self.skills if skill.id in own]
+
     def reference(self) -> dict[str, Any] | None:
         """The top hit: extraction's identity context (never its evidence)."""
         if not self.hits:

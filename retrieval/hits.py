@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from retrieval.context import ContextSkill
 from retrieval.search import SkillHit
-from skills.models import Skill, SkillFile
+from skills.models import Skill
 
 _FIELDS = (
     "pk",
@@ -58,17 +58,16 @@ context_cache = _ContextCache()
 
 
 def _load(ids: list[str]) -> dict[str, tuple[str, ContextSkill]]:
-    rows = {
-        str(row["pk"]): row for row in Skill.objects.filter(pk__in=ids).values(*_FIELDS)
-    }
+    """One round trip: the skills joined with their file paths (a row per file)."""
+    rows: dict[str, dict] = {}
     resources: dict[str, list[str]] = {}
-    for skill_id, path in SkillFile.objects.filter(skill_id__in=ids).values_list(
-        "skill_id", "path"
-    ):
-        resources.setdefault(str(skill_id), []).append(path)
-    loaded = {}
-    for skill_id, row in rows.items():
-        loaded[skill_id] = (
+    for row in Skill.objects.filter(pk__in=ids).values(*_FIELDS, "files__path"):
+        skill_id = str(row["pk"])
+        rows.setdefault(skill_id, row)
+        if row["files__path"]:
+            resources.setdefault(skill_id, []).append(row["files__path"])
+    return {
+        skill_id: (
             row["content_hash"] or "",
             ContextSkill(
                 id=skill_id,
@@ -82,7 +81,8 @@ def _load(ids: list[str]) -> dict[str, tuple[str, ContextSkill]]:
                 instructions=row["instructions"],
             ),
         )
-    return loaded
+        for skill_id, row in rows.items()
+    }
 
 
 def context_skills(hits: Sequence[SkillHit]) -> list[ContextSkill]:

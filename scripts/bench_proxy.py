@@ -53,6 +53,12 @@ while True:
 """
 
 
+SERVERS = {
+    "daphne": lambda port: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "autoskill_site.asgi:application"],
+    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1", "--port", str(port), "autoskill_site.asgi:application"],
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -153,7 +159,7 @@ def start_processes(args: argparse.Namespace, latency: float) -> tuple[list[subp
     ).stdout.strip().splitlines()[-1]  # fmt: skip
     port = free_port()
     proxy = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "autoskill_site.asgi:application"],
+        SERVERS[args.server](port),
         cwd=ROOT, env=env, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     for _ in range(200):
@@ -178,13 +184,14 @@ def main() -> None:
     parser.add_argument("--embeddings", default="none")
     parser.add_argument("--repeat-queries", action="store_true")
     parser.add_argument("--modes", default="plain,stream")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
     args = parser.parse_args()
     latencies = args.latency or [0.0, 0.05]
     concurrencies = args.concurrency or [1, 16]
     queries = load_queries(args.requests)
     if args.repeat_queries:
         queries = [queries[0]] * len(queries)
-    print(f"requests per setting: {len(queries)}; embeddings: {args.embeddings}; "
+    print(f"server: {args.server}; requests per setting: {len(queries)}; embeddings: {args.embeddings}; "
           f"{'one repeated query' if args.repeat_queries else 'distinct queries'}")  # fmt: skip
     for latency in latencies:
         processes, upstream_url, proxy_url, key = start_processes(args, latency)

@@ -404,6 +404,8 @@ AUTOSKILL_PROXY_KEEPALIVE_SECONDS = float(
 AUTOSKILL_PROXY_MAX_BODY_BYTES = env_int(
     "AUTOSKILL_PROXY_MAX_BODY_BYTES", 20_000_000, minimum=1024
 )
+# Threads for the async views' database work (retrieval, auth, learning).
+AUTOSKILL_ASYNC_DB_THREADS = env_int("AUTOSKILL_ASYNC_DB_THREADS", 16, minimum=1)
 # Default retrieval scope of proxied chats: user | library | all.
 AUTOSKILL_SKILL_SCOPE = env_str("AUTOSKILL_SKILL_SCOPE", "all")
 # Uploads to the REST API (skill archives, conversation files).
