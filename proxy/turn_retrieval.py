@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from retrieval.context import ContextSkill, render_skills_context
-from retrieval.hits import context_skills
+from retrieval.hits import context_skills, hit_reference
 from retrieval.llm_hooks import default_rewriter
 from retrieval.rewrite import RewriteMode, rewrite_query
 from retrieval.search import MAX_QUERY_CHARS, SkillHit, skill_search
@@ -55,14 +55,7 @@ class TurnRetrieval:
         """The top hit: extraction's identity context (never its evidence)."""
         if not self.hits:
             return None
-        hit = self.hits[0]
-        return {
-            "id": hit.skill.id,
-            "name": hit.skill.name,
-            "description": hit.skill.description,
-            "scope": "library" if hit.skill.library_slug else "user",
-            "score": round(float(hit.score), 4),
-        }
+        return hit_reference(self.hits[0])
 
     def summary(self) -> dict[str, Any]:
         """The `autoskill.retrieval` object of a response."""

@@ -100,3 +100,14 @@ def context_skills(hits: Sequence[SkillHit]) -> list[ContextSkill]:
             context_cache.put((skill_id, content_hash), skill)
             found[skill_id] = skill
     return [found[hit.skill.id] for hit in hits if hit.skill.id in found]
+
+
+def hit_reference(hit: SkillHit) -> dict[str, object]:
+    """A hit as extraction's identity context: who it is, never evidence."""
+    return {
+        "id": hit.skill.id,
+        "name": hit.skill.name,
+        "description": hit.skill.description,
+        "scope": "library" if hit.skill.library_slug else "user",
+        "score": round(float(hit.score), 4),
+    }

@@ -16,6 +16,7 @@ from extraction.evidence import EvidenceWindow, build_window
 from extraction.jobs import WORKER_ID, enqueue_job, job_claim, job_create, jobs_reap
 from extraction.models import ExtractionJob, JobStatus
 from extraction.pipeline import job_run, simulate
+from retrieval.hits import hit_reference
 from retrieval.search import MAX_QUERY_CHARS, skill_search
 
 
@@ -52,16 +53,7 @@ def reference_for(*, user: Any, query: str) -> dict[str, Any] | None:
         hits = skill_search(user=user, query=query[:MAX_QUERY_CHARS], top_k=1).hits
     except InvalidInput:
         return None
-    if not hits:
-        return None
-    hit = hits[0]
-    return {
-        "id": hit.skill.id,
-        "name": hit.skill.name,
-        "description": hit.skill.description,
-        "scope": "library" if hit.skill.library_slug else "user",
-        "score": round(float(hit.score), 4),
-    }
+    return hit_reference(hits[0]) if hits else None
 
 
 def extraction_submit(

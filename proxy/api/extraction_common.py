@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 
 from autoskill_site.exceptions import ApplicationError
+from extraction.evidence import message_text
 from proxy.authentication import API_AUTHENTICATION
 from retrieval.search import MAX_QUERY_CHARS, SCOPE_ALIASES, SCOPES
 
@@ -63,25 +64,11 @@ class UpstreamUnavailable(ApplicationError):
     status = 502
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        return "\n".join(parts)
-    return ""
-
-
 def last_user_text(messages: list[Mapping[str, Any]]) -> str:
     """The latest user turn with text: what retrieval searches for."""
     for message in reversed(messages):
         if message.get("role") == "user":
-            text = _content_text(message.get("content")).strip()
+            text = message_text(message.get("content")).strip()
             if text:
                 return text
     return ""

@@ -28,7 +28,7 @@ from proxy.api.extraction_common import (
     error_responses,
 )
 from retrieval.context import ContextSkill, render_skills_context
-from retrieval.hits import context_skills
+from retrieval.hits import context_skills, hit_reference
 from retrieval.llm_hooks import default_rewriter, default_selector
 from retrieval.rewrite import RewriteMode, RewriteResult, rewrite_query
 from retrieval.search import MAX_TOP_K, SearchResult, SkillHit, skill_search
@@ -93,14 +93,7 @@ def reference_from(retrieval: TurnRetrieval) -> dict[str, Any]:
     """The top hit as extraction's identity reference ({} when nothing matched)."""
     if not retrieval.result.hits:
         return {}
-    hit = retrieval.result.hits[0]
-    return {
-        "id": hit.skill.id,
-        "name": hit.skill.name,
-        "description": hit.skill.description,
-        "scope": "library" if hit.skill.library_slug else "user",
-        "score": round(float(hit.score), 4),
-    }
+    return hit_reference(retrieval.result.hits[0])
 
 
 def _selection(
