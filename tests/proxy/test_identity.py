@@ -73,3 +73,19 @@ def test_a_sub_user_id_that_is_too_long_is_a_clear_error(client, user):
 
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "user"
+
+
+def test_sub_users_are_visible_in_the_admin(client, user, django_user_model):
+    from accounts.services import sub_user_get_or_create
+
+    sub = sub_user_get_or_create(parent=user, external_id="case-42")
+    admin = django_user_model.objects.create_superuser(
+        "root", "root@example.com", "pw-root-123"
+    )
+    client.force_login(admin)
+
+    listing = client.get("/admin/accounts/user/?q=case-42")
+    page = client.get(f"/admin/accounts/user/{sub.pk}/change/")
+
+    assert listing.status_code == 200 and sub.username in listing.content.decode()
+    assert page.status_code == 200 and "case-42" in page.content.decode()
