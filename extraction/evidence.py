@@ -103,14 +103,7 @@ def window_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def build_window(
-    messages: Sequence[Any],
-    *,
-    events: Sequence[Any] = (),
-    hint: str | None = None,
-    max_messages: int = 0,
-) -> EvidenceWindow:
-    """Normalise, redact and clip; the hash is of the redacted window (what is stored)."""
+def _normalised(messages: Sequence[Any]) -> list[dict[str, str]]:
     cleaned: list[dict[str, str]] = []
     for raw in messages:
         if not isinstance(raw, Mapping):
@@ -118,19 +111,52 @@ def build_window(
         role = str(raw.get("role") or "user").strip().lower()
         role = role if role in ROLES else "user"
         text = without_nul(message_text(raw.get("content"))).strip()
-        if not text:
-            continue
-        cleaned.append(
-            {"role": role, "content": _clip(redact_text(text), MAX_MESSAGE_CHARS)}
-        )
+        if text:
+            cleaned.append({"role": role, "content": text})
+    return cleaned
+
+
+def window_fingerprint(
+    messages: Sequence[Any],
+    *,
+    events: Sequence[Any] = (),
+    hint: str | None = None,
+    max_messages: int = 0,
+) -> str:
+    """The window's identity, computed before redaction so a caller can look a window
+    up cheaply (the proxy does, to name the job in its first stream chunk)."""
+    cleaned = _normalised(messages)
     if max_messages > 0:
         cleaned = cleaned[-max_messages:]
+    return window_hash(cleaned, list(events)[-MAX_EVENTS:], str(hint or "").strip())
+
+
+def build_window(
+    messages: Sequence[Any],
+    *,
+    events: Sequence[Any] = (),
+    hint: str | None = None,
+    max_messages: int = 0,
+) -> EvidenceWindow:
+    """Normalise, redact and clip; `window_hash` is the window's fingerprint."""
+    cleaned = _normalised(messages)
+    if max_messages > 0:
+        cleaned = cleaned[-max_messages:]
+    redacted = [
+        {
+            "role": m["role"],
+            "content": _clip(redact_text(m["content"]), MAX_MESSAGE_CHARS),
+        }
+        for m in cleaned
+    ]
     # Redact before clipping: a cut could leave a key too short to recognise.
     clipped_events = [_event(redact_value(e)) for e in list(events)[-MAX_EVENTS:]]
     clean_hint = redact_text(str(hint or "").strip())[:MAX_HINT_CHARS]
     return EvidenceWindow(
-        messages=tuple(cleaned),
+        messages=tuple(redacted),
         events=tuple(clipped_events),
         hint=clean_hint,
-        window_hash=window_hash(cleaned, clipped_events, clean_hint),
+        window_hash=window_fingerprint(
+            messages, events=events, hint=hint, max_messages=max_messages
+        ),
     )

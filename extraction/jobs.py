@@ -59,14 +59,17 @@ def job_create(
     trigger: str,
     reference: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> tuple[ExtractionJob, bool]:
-    """The job for this window: a new one, or the live one that already covers it."""
+    """The job for this window: a new one (with `job_id` when the caller already
+    announced it), or the live one that already covers it."""
     existing = live_job_for_window(user=user, window_hash=window.window_hash)
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
             job = ExtractionJob.objects.create(
+                id=job_id or uuid.uuid4(),
                 user=user,
                 trigger=trigger,
                 hint=window.hint,

@@ -75,8 +75,12 @@ def proxy_extraction_submit(
     messages: Sequence[Any],
     reference: Mapping[str, Any] | None = None,
     source: Mapping[str, Any] | None = None,
+    job_id: Any = None,
 ) -> tuple[ExtractionJob | None, bool]:
-    """Queue an extraction for a proxied request if it qualifies; (job, created)."""
+    """Queue an extraction for a proxied request if it qualifies; (job, created).
+
+    `job_id` is the id the proxy already announced for a new job (see
+    `proxy_window_job`)."""
     from extraction.services.run import extraction_submit
 
     if not settings.AUTOSKILL_EXTRACT_ENABLED:
@@ -86,5 +90,28 @@ def proxy_extraction_submit(
         return None, False
     return extraction_submit(
         user=user, messages=window, trigger=JobTrigger.PROXY,
-        reference=reference, source=source, max_messages=len(window),
+        reference=reference, source=source, max_messages=len(window), job_id=job_id,
     )  # fmt: skip
+
+
+def proxy_window_job(*, user: Any, messages: Sequence[Any]) -> tuple[str, str] | None:
+    """(job id, status) a qualifying proxied request will have, decided before the
+    reply so the first stream chunk can carry it (the original's clients read it
+    there): the live job of an identical window, or a fresh id for the job that
+    `proxy_extraction_submit(job_id=...)` creates after the reply. None: no learning."""
+    import uuid
+
+    from extraction.evidence import window_fingerprint
+    from extraction.jobs import live_job_for_window
+
+    if not settings.AUTOSKILL_EXTRACT_ENABLED:
+        return None
+    window = proxy_window(messages)
+    if window is None:
+        return None
+    existing = live_job_for_window(
+        user=user, window_hash=window_fingerprint(window, max_messages=len(window))
+    )
+    if existing is not None:
+        return str(existing.pk), existing.status
+    return str(uuid.uuid4()), "scheduled"

@@ -4,7 +4,7 @@ Shared by the OpenAI-compatible view and (later) the browser chat. Everything th
 touches the ORM before the upstream call (API key, acting user, rewrite, search,
 rendering) runs in ONE thread hop (`prepare_turn_async`), so a turn pays for a
 single executor round trip. Learning (`learn_from_turn`, `audit_turn`) runs after the
-reply: extraction of the request window plus the reply, and the usage audit.
+reply: extraction of the request window (announced by id before it), and the usage audit.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from autoskill_site.exceptions import ApplicationError, InvalidInput
 from autoskill_site.providers.llm import LLMPurpose
 from autoskill_site.providers.llm_config import LLMConfig, resolve_llm_config
 from extraction.audit import usage_audit_schedule
-from extraction.triggers import proxy_extraction_submit, proxy_window
+from extraction.triggers import proxy_extraction_submit, proxy_window_job
 from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
 from proxy.chat_request import ChatRequest, ProxyError, query_of
 from proxy.identity import acting_user
@@ -188,8 +189,8 @@ class PreparedTurn:
             **extra,
         }
 
-    def learning_messages(self, reply: Mapping[str, Any] | None) -> list[Any]:
-        return [*self.chat.messages, *([dict(reply)] if reply else [])]
+    # The id announced for a job that is created after the reply (None: nothing to do).
+    pending_job_id: str | None = None
 
 
 def prepare_turn(
@@ -223,20 +224,21 @@ def prepare_turn(
         **chat.forward,
         "messages": _inject(chat.messages, retrieval.context),
     }
-    # The reply itself is not there yet; the window qualifies iff an earlier
-    # assistant turn precedes the last user message.
-    expected = bool(
-        settings.AUTOSKILL_EXTRACT_ENABLED
-        and proxy_window([*chat.messages, {"role": "assistant", "content": "."}])
-    )
+    # Decided now (one indexed read) so the first stream chunk names the job, as the
+    # original's clients expect; the row itself is written after the reply.
+    announced = proxy_window_job(user=user, messages=chat.messages)
     turn = PreparedTurn(
         user=user,
         chat=chat,
         config=config,
         payload=payload,
         retrieval=retrieval,
-        extraction={"job_id": None, "status": "pending" if expected else "disabled"},
+        extraction={"job_id": None, "status": "disabled"},
     )
+    if announced is not None:
+        job_id, status = announced
+        turn.extraction = {"job_id": job_id, "status": status}
+        turn.pending_job_id = job_id if status == "scheduled" else None
     turn.prepare_ms = (time.perf_counter() - started) * 1000
     return turn
 
@@ -244,22 +246,22 @@ def prepare_turn(
 prepare_turn_async = db_hop(prepare_turn)
 
 
-def learn_from_turn(
-    *, turn: PreparedTurn, reply: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """Queue extraction over the request window plus the reply; the `extraction` object.
+def learn_from_turn(*, turn: PreparedTurn) -> dict[str, Any]:
+    """Queue extraction of the request window (the user's reaction to the previous
+    answer; the new reply is not evidence) under the id announced in prepare_turn.
 
-    proxy_extraction_submit applies the trigger policy and returns the existing job
-    for a window it has seen, so a client re-sending a history starts nothing new.
+    proxy_extraction_submit returns the existing job for a window it has seen, so a
+    client re-sending a history starts nothing new.
     """
-    if turn.extraction.get("status") != "pending":
+    if turn.pending_job_id is None:
         return dict(turn.extraction)
     try:
         job, created = proxy_extraction_submit(
             user=turn.user,
-            messages=turn.learning_messages(reply),
+            messages=turn.chat.messages,
             reference=turn.retrieval.reference(),
             source={"channel": LEARN_CHANNEL, "model": turn.chat.model or ""},
+            job_id=uuid.UUID(turn.pending_job_id),
         )
     except ApplicationError as exc:
         logger.warning("Extraction not scheduled for a proxied turn: %s", exc.message)

@@ -139,7 +139,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     waited = time.perf_counter() - sent
     reply = _first_message(data)
     text = str((reply or {}).get("content") or "")
-    extraction = await _learn(turn, reply)
+    extraction = await _learn(turn)
     usage = _usage(turn, text)
     data["autoskill"] = turn.autoskill(usage=usage, extraction=extraction)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
@@ -149,11 +149,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return response
 
 
-async def _learn(turn: PreparedTurn, reply: dict[str, Any] | None) -> dict[str, Any]:
+async def _learn(turn: PreparedTurn) -> dict[str, Any]:
     """Queue extraction when the window qualifies (no thread hop when it cannot)."""
-    if turn.extraction.get("status") != "pending":
+    if turn.pending_job_id is None:
         return dict(turn.extraction)
-    return await learn_from_turn_async(turn=turn, reply=reply)
+    return await learn_from_turn_async(turn=turn)
 
 
 def _usage(turn: PreparedTurn, reply_text: str) -> dict[str, str]:
@@ -177,7 +177,7 @@ async def _stream(turn: PreparedTurn, upstream: Any, started: float) -> HttpResp
         return _upstream_error(exc)
 
     async def finish(reply: Reply) -> dict[str, Any]:
-        extraction = await _learn(turn, reply.message())
+        extraction = await _learn(turn)
         return turn.autoskill(usage=_usage(turn, reply.text), extraction=extraction)
 
     def after(reply: Reply) -> None:

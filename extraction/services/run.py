@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ def extraction_submit(
     reference: Mapping[str, Any] | None = None,
     source: Mapping[str, Any] | None = None,
     max_messages: int | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> tuple[ExtractionJob, bool]:
     """Queue a background job for this window; (job, created). A re-sent window returns its job."""
     limit = settings.AUTOSKILL_INGEST_WINDOW if max_messages is None else max_messages
@@ -75,6 +77,7 @@ def extraction_submit(
     job, created = job_create(
         user=user, window=window, trigger=trigger,
         reference=dict(reference) if reference else None, source=dict(source or {}),
+        job_id=job_id,
     )  # fmt: skip
     if created:
         jobs_reap()

@@ -296,9 +296,7 @@ def test_learning_only_for_feedback_windows_and_once_per_window(
     job = ExtractionJob.objects.get(user=user)
     extraction = second.model_extra["autoskill"]["extraction"]
     assert extraction["job_id"] == str(job.pk) and extraction["status"] == "scheduled"
-    assert [m["content"] for m in job.window][
-        -1
-    ] == "Noted."  # the reply is evidence context
+    assert job.window[-1]["content"].startswith("From now on")  # the user's reaction
     assert again.model_extra["autoskill"]["extraction"]["job_id"] == str(job.pk)
     assert job.source["channel"] == "proxy_chat_completion"
 

@@ -46,6 +46,16 @@ def _stream_route(fake, events):
     fake.route(CHAT, lambda request, scripted: Reply(events=list(events)))
 
 
+def _raw_stream(http_client, asgi_server, alice_key: str):
+    """A streamed chat request read as raw SSE bytes, below the SDK's parsing."""
+    return http_client.stream(
+        "POST",
+        f"{asgi_server.url}/v1/chat/completions",
+        json={"model": "fake-chat", "messages": QUESTION, "stream": True},
+        headers={"Authorization": f"Bearer {alice_key}"},
+    )
+
+
 def test_text_streams_with_autoskill_on_first_and_final_chunk(
     openai_client, upstream, user
 ):
@@ -224,12 +234,7 @@ def test_keepalive_comments_while_the_upstream_is_silent(
         ],
     )
     # when
-    with http_client.stream(
-        "POST",
-        f"{asgi_server.url}/v1/chat/completions",
-        json={"model": "fake-chat", "messages": QUESTION, "stream": True},
-        headers={"Authorization": f"Bearer {alice_key}"},
-    ) as response:
+    with _raw_stream(http_client, asgi_server, alice_key) as response:
         body = b"".join(response.iter_bytes())
     # then
     assert b"\n\n: keep-alive\n\n" in body
@@ -252,12 +257,7 @@ def test_client_disconnect_cancels_the_upstream_request(
     _stream_route(
         upstream, [_chunk({"role": "assistant", "content": "A"}), 30, "[DONE]"]
     )
-    with http_client.stream(
-        "POST",
-        f"{asgi_server.url}/v1/chat/completions",
-        json={"model": "fake-chat", "messages": QUESTION, "stream": True},
-        headers={"Authorization": f"Bearer {alice_key}"},
-    ) as response:
+    with _raw_stream(http_client, asgi_server, alice_key) as response:
         first = next(response.iter_lines())
         # The first chunk (with the autoskill object) may precede the upstream call.
         assert first.startswith("data: ")
@@ -266,10 +266,11 @@ def test_client_disconnect_cancels_the_upstream_request(
     assert _eventually(lambda: _open_upstream_streams() == 0)
 
 
-def test_feedback_turn_reports_its_job_on_the_final_chunk(
+def test_feedback_turn_names_its_job_on_the_first_and_final_chunk(
     openai_client, upstream, user
 ):
-    """Extraction is queued after the last upstream chunk; the final chunk names it."""
+    """The original's clients read the job id from the first chunk; the row is written
+    after the last upstream chunk under that same id."""
     upstream.reply_chat("Understood.")
     chunks = list(
         openai_client.chat.completions.create(
@@ -283,10 +284,15 @@ def test_feedback_turn_reports_its_job_on_the_final_chunk(
         )
     )
     job = ExtractionJob.objects.get(user=user)
-    assert chunks[0].model_extra["autoskill"]["extraction"]["status"] == "pending"
+    first = chunks[0].model_extra["autoskill"]["extraction"]
     final = chunks[-1].model_extra["autoskill"]["extraction"]
+    assert first == {"job_id": str(job.pk), "status": "scheduled"}
     assert final["job_id"] == str(job.pk) and final["status"] == "scheduled"
-    assert job.window[-1] == {"role": "assistant", "content": "Understood."}
+    # The evidence is the user's reaction to the previous answer, not the new reply.
+    assert job.window[-1] == {
+        "role": "user",
+        "content": "Always put migration steps last.",
+    }
 
 
 def test_offline_provider_streams_with_zero_usage(openai_client, settings):
