@@ -44,6 +44,24 @@ def _forwarded(openai_type: str) -> dict[str, str]:
     }
 
 
+def _list_of(
+    item: dict[str, Any],
+    *,
+    extra: dict[str, Any] | None = None,
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """OpenAI's list envelope `{"object": "list", "data": [item, ...], **extra}`."""
+    return {
+        "type": "object",
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": item},
+            **(extra or {}),
+        },
+        "required": ["object", "data", *required],
+    }
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "ServerSentEvent": {
         "type": "object",
@@ -219,52 +237,39 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["input"],
         "additionalProperties": True,
     },
-    "EmbeddingList": {
-        "type": "object",
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "object": {"type": "string", "enum": ["embedding"]},
-                        "index": {"type": "integer"},
-                        "embedding": {
-                            "oneOf": [
-                                {"type": "array", "items": {"type": "number"}},
-                                {"type": "string", "description": "base64 float32"},
-                            ]
-                        },
-                    },
-                    "required": ["object", "index", "embedding"],
+    "EmbeddingList": _list_of(
+        {
+            "type": "object",
+            "properties": {
+                "object": {"type": "string", "enum": ["embedding"]},
+                "index": {"type": "integer"},
+                "embedding": {
+                    "oneOf": [
+                        {"type": "array", "items": {"type": "number"}},
+                        {"type": "string", "description": "base64 float32"},
+                    ]
                 },
             },
+            "required": ["object", "index", "embedding"],
+        },
+        extra={
             "model": {"type": "string"},
             "usage": {"type": "object", "additionalProperties": True},
         },
-        "required": ["object", "data", "model"],
-    },
-    "ModelList": {
-        "type": "object",
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "object": {"type": "string"},
-                        "created": {"type": "integer"},
-                        "owned_by": {"type": "string"},
-                    },
-                    "required": ["id", "object"],
-                },
+        required=("model",),
+    ),
+    "ModelList": _list_of(
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "object": {"type": "string"},
+                "created": {"type": "integer"},
+                "owned_by": {"type": "string"},
             },
-        },
-        "required": ["object", "data"],
-    },
+            "required": ["id", "object"],
+        }
+    ),
 }
 
 _HIT = {

@@ -54,8 +54,31 @@ while True:
 
 
 SERVERS = {
-    "daphne": lambda port: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "autoskill_site.asgi:application"],
-    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1", "--port", str(port), "autoskill_site.asgi:application"],
+    "daphne": lambda port: [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-v",
+        "0",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "autoskill_site.asgi:application",
+    ],
+    "uvicorn": lambda port: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "autoskill_site.asgi:application",
+    ],
 }
 
 
@@ -81,8 +104,14 @@ def load_queries(limit: int) -> list[str]:
     return queries[:limit]
 
 
-async def one(client: httpx2.AsyncClient, url: str, headers: dict, query: str, stream: bool) -> tuple[float, float, float]:
-    body = {"model": "fake", "messages": [{"role": "user", "content": query}], "stream": stream}
+async def one(
+    client: httpx2.AsyncClient, url: str, headers: dict, query: str, stream: bool
+) -> tuple[float, float, float]:
+    body = {
+        "model": "fake",
+        "messages": [{"role": "user", "content": query}],
+        "stream": stream,
+    }
     started = time.perf_counter()
     first = None
     overhead = float("nan")
@@ -98,8 +127,12 @@ async def one(client: httpx2.AsyncClient, url: str, headers: dict, query: str, s
     return (first or done) - started, done - started, overhead
 
 
-async def run(url: str, headers: dict, queries: list[str], *, concurrency: int, stream: bool) -> dict:
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+async def run(
+    url: str, headers: dict, queries: list[str], *, concurrency: int, stream: bool
+) -> dict:
+    limits = httpx2.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency
+    )
     async with httpx2.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
         for query in queries[:5]:  # warm up connections and caches of both paths
             await one(client, url, headers, "warm-up " + query, stream)
@@ -124,7 +157,9 @@ async def run(url: str, headers: dict, queries: list[str], *, concurrency: int, 
     }
 
 
-def start_processes(args: argparse.Namespace, latency: float) -> tuple[list[subprocess.Popen], str, str, str]:
+def start_processes(
+    args: argparse.Namespace, latency: float
+) -> tuple[list[subprocess.Popen], str, str, str]:
     upstream = subprocess.Popen(  # noqa: S603 - our own code
         [sys.executable, "-c", UPSTREAM.format(root=str(ROOT), latency=latency)],
         stdout=subprocess.PIPE, text=True,
@@ -164,7 +199,10 @@ def start_processes(args: argparse.Namespace, latency: float) -> tuple[list[subp
     )  # fmt: skip
     for _ in range(200):
         try:
-            if httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if (
+                httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code
+                == 200
+            ):
                 break
         except httpx2.HTTPError:
             pass
@@ -199,10 +237,31 @@ def main() -> None:
             for concurrency in concurrencies:
                 for mode in args.modes.split(","):
                     stream = mode == "stream"
-                    direct = asyncio.run(run(f"{upstream_url}/chat/completions", {}, queries, concurrency=concurrency, stream=stream))
-                    proxied = asyncio.run(run(f"{proxy_url}/chat/completions", {"Authorization": f"Bearer {key}"}, queries, concurrency=concurrency, stream=stream))
-                    added_ttfb = {p: proxied["ttfb"][p] - direct["ttfb"][p] for p in (50, 95, 99)}
-                    added_total = {p: proxied["total"][p] - direct["total"][p] for p in (50, 95, 99)}
+                    direct = asyncio.run(
+                        run(
+                            f"{upstream_url}/chat/completions",
+                            {},
+                            queries,
+                            concurrency=concurrency,
+                            stream=stream,
+                        )
+                    )
+                    proxied = asyncio.run(
+                        run(
+                            f"{proxy_url}/chat/completions",
+                            {"Authorization": f"Bearer {key}"},
+                            queries,
+                            concurrency=concurrency,
+                            stream=stream,
+                        )
+                    )
+                    added_ttfb = {
+                        p: proxied["ttfb"][p] - direct["ttfb"][p] for p in (50, 95, 99)
+                    }
+                    added_total = {
+                        p: proxied["total"][p] - direct["total"][p]
+                        for p in (50, 95, 99)
+                    }
                     print(
                         f"upstream {latency * 1000:.0f} ms, concurrency {concurrency:>2}, {mode:>6}: "
                         f"added TTFB p50/p95/p99 {added_ttfb[50]:.1f}/{added_ttfb[95]:.1f}/{added_ttfb[99]:.1f} ms, "

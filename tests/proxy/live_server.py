@@ -117,9 +117,8 @@ def sdk_client(server: LiveASGIServer, api_key: str):  # noqa: ANN201
     )
 
 
-@pytest.fixture
-def upstream(settings, fake_openai):  # noqa: ANN001, ANN201
-    """The fake OpenAI server as the configured upstream (provider `generic`)."""
+def use_fake_upstream(settings, fake_openai, *, top_k: int):
+    """Make the fake OpenAI server the configured upstream (provider `generic`)."""
     settings.AUTOSKILL_LLM_PROVIDER = "generic"
     settings.AUTOSKILL_LLM_ENV = {
         **settings.AUTOSKILL_LLM_ENV,
@@ -131,8 +130,14 @@ def upstream(settings, fake_openai):  # noqa: ANN001, ANN201
     settings.AUTOSKILL_LLM_RETRIES = 0
     # Every skill of the caller is a hit, so a leak could not hide behind a threshold.
     settings.AUTOSKILL_MIN_SCORE = 0.0
-    settings.AUTOSKILL_TOP_K = 3
+    settings.AUTOSKILL_TOP_K = top_k
     return fake_openai
+
+
+@pytest.fixture
+def upstream(settings, fake_openai):  # noqa: ANN001, ANN201
+    """The fake OpenAI server as the configured upstream (provider `generic`)."""
+    return use_fake_upstream(settings, fake_openai, top_k=3)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from proxy.auth import api_key_create
 from skills.models import Skill
 from tests.factories import make_skill
 from tests.fakes.openai_server import CHAT
+from tests.proxy.live_server import use_fake_upstream
 
 # B's data carries MARKER; A asks about TOPIC, which finds B's skill for B.
 MARKER = "quokkaplatypus"
@@ -116,17 +117,7 @@ def _alice(kind: str, user: Any) -> Caller:
 @pytest.fixture
 def upstream(settings, fake_openai):
     """The fake OpenAI server answers chat; every skill of the caller is a hit."""
-    settings.AUTOSKILL_LLM_PROVIDER = "generic"
-    settings.AUTOSKILL_LLM_ENV = {
-        **settings.AUTOSKILL_LLM_ENV,
-        "AUTOSKILL_GENERIC_LLM_URL": fake_openai.base_url,
-        "AUTOSKILL_GENERIC_LLM_MODEL": "fake-chat",
-    }
-    settings.AUTOSKILL_REWRITE_MODE = "never"
-    settings.AUTOSKILL_LLM_RETRIES = 0
-    settings.AUTOSKILL_MIN_SCORE = 0.0
-    settings.AUTOSKILL_TOP_K = 5
-    return fake_openai
+    return use_fake_upstream(settings, fake_openai, top_k=5)
 
 
 @pytest.fixture(params=["key", SUB_USER, "session"])

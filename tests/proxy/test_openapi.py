@@ -188,6 +188,17 @@ def auth(user) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {api_key_create(owner=user).secret}"}
 
 
+def _search_as_browser(client, method: str, payload: dict | None, **auth: str):
+    """Call the search endpoint as a browser does: asking for HTML."""
+    return getattr(client, method)(
+        SEARCH_URL,
+        payload,
+        content_type="application/json",
+        HTTP_ACCEPT="text/html",
+        **auth,
+    )
+
+
 @pytest.mark.django_db
 def test_api_clients_get_json_by_default(client, auth):
     response = client.post(
@@ -200,13 +211,7 @@ def test_api_clients_get_json_by_default(client, auth):
 
 @pytest.mark.django_db
 def test_browsers_get_the_browsable_api(client, auth):
-    response = client.post(
-        SEARCH_URL,
-        {"query": "x"},
-        content_type="application/json",
-        HTTP_ACCEPT="text/html",
-        **auth,
-    )
+    response = _search_as_browser(client, "post", {"query": "x"}, **auth)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert b"Skill Search" in response.content  # the view's name, DRF's page
@@ -223,13 +228,7 @@ def test_browsers_get_the_browsable_api(client, auth):
 def test_errors_stay_openai_json_for_browsers(
     client, auth, method, payload, status, code
 ):
-    response = getattr(client, method)(
-        SEARCH_URL,
-        payload,
-        content_type="application/json",
-        HTTP_ACCEPT="text/html",
-        **auth,
-    )
+    response = _search_as_browser(client, method, payload, **auth)
     assert response.status_code == status
     assert response["Content-Type"] == "application/json"
     error = response.json()["error"]
@@ -239,11 +238,6 @@ def test_errors_stay_openai_json_for_browsers(
 
 @pytest.mark.django_db
 def test_browsers_without_a_key_get_a_json_401(client):
-    response = client.post(
-        SEARCH_URL,
-        {"query": "x"},
-        content_type="application/json",
-        HTTP_ACCEPT="text/html",
-    )
+    response = _search_as_browser(client, "post", {"query": "x"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"

@@ -48,6 +48,16 @@ def immediate_tasks(settings) -> None:
     settings.TASKS = IMMEDIATE_TASKS
 
 
+@pytest.fixture
+def fake_llm(settings, fake_openai):
+    """The fake OpenAI server as the one chat model (provider `generic`), no retries."""
+    settings.AUTOSKILL_LLM_PROVIDER = "generic"
+    settings.AUTOSKILL_LLM_BASE_URL = fake_openai.base_url
+    settings.AUTOSKILL_LLM_MODEL = "fake-model"
+    settings.AUTOSKILL_LLM_RETRIES = 0
+    return fake_openai
+
+
 def run_job(job: ExtractionJob | str) -> ExtractionJob:
     """Run a queued job now, as a worker would (offline extraction model)."""
     job_id = job.pk if isinstance(job, ExtractionJob) else job

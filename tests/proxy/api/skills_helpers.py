@@ -6,6 +6,7 @@ import io
 import zipfile
 from typing import Any
 
+import pytest
 from django.test import Client
 
 from proxy.auth import api_key_create
@@ -52,6 +53,18 @@ class Api:
         content_type = "application/zip" if name.endswith(".zip") else "text/markdown"
         data = {"file": SimpleUploadedFile(name, content, content_type), **fields}
         return self.client.post(self.url("/import"), data, **self.auth)
+
+
+@pytest.fixture
+def api(client, user) -> Api:
+    """The caller's API: `user`'s key on the test's own client."""
+    return Api.for_user(user, client)
+
+
+@pytest.fixture
+def bob_api(other_user) -> Api:
+    """Another user's API, on a client of its own."""
+    return Api.for_user(other_user)
 
 
 def zip_bytes(

@@ -13,7 +13,7 @@ from tests.factories import make_skill
 from tests.proxy.api import extraction_fixtures as fixtures
 from tests.proxy.api.extraction_fixtures import RELEASE, bearer, run_job
 
-auth, other_auth = fixtures.auth, fixtures.other_auth
+auth, other_auth, fake_llm = fixtures.auth, fixtures.other_auth, fixtures.fake_llm
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/autoskill/extractions"
@@ -294,15 +294,9 @@ def test_simulate_would_merge_into_my_existing_skill(client, user, auth):
     assert Skill.objects.get(pk=skill.pk).version == skill.version
 
 
-def test_simulate_upstream_failure_is_a_502_envelope(
-    client, auth, settings, fake_openai
-):
-    settings.AUTOSKILL_LLM_PROVIDER = "generic"
-    settings.AUTOSKILL_LLM_BASE_URL = fake_openai.base_url
-    settings.AUTOSKILL_LLM_MODEL = "fake-model"
-    settings.AUTOSKILL_LLM_RETRIES = 0
+def test_simulate_upstream_failure_is_a_502_envelope(client, auth, settings, fake_llm):
     settings.AUTOSKILL_REWRITE_MODE = "never"
-    fake_openai.fail("/v1/chat/completions", 500, "model exploded", times=3)
+    fake_llm.fail("/v1/chat/completions", 500, "model exploded", times=3)
 
     response = post(client, f"{URL}/simulate", {"messages": RELEASE}, auth)
 
@@ -312,14 +306,10 @@ def test_simulate_upstream_failure_is_a_502_envelope(
 
 
 def test_simulate_with_an_unusable_model_answer_is_a_502(
-    client, auth, settings, fake_openai
+    client, auth, settings, fake_llm
 ):
-    settings.AUTOSKILL_LLM_PROVIDER = "generic"
-    settings.AUTOSKILL_LLM_BASE_URL = fake_openai.base_url
-    settings.AUTOSKILL_LLM_MODEL = "fake-model"
-    settings.AUTOSKILL_LLM_RETRIES = 0
     settings.AUTOSKILL_REWRITE_MODE = "never"
-    fake_openai.reply_chat("I would rather chat.", "Still no JSON, sorry.")
+    fake_llm.reply_chat("I would rather chat.", "Still no JSON, sorry.")
 
     response = post(client, f"{URL}/simulate", {"messages": RELEASE}, auth)
 

@@ -12,7 +12,7 @@ from tests.proxy.api import extraction_fixtures as fixtures
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/autoskill/retrieval/preview"
-auth = fixtures.auth
+auth, fake_llm = fixtures.auth, fixtures.fake_llm
 QUERY = "write the release notes for version 2"
 
 
@@ -36,15 +36,6 @@ def skills(user, other_user, library, on_commit):
             triggers=["write release notes version"],
         )
     return {"mine": mine, "shared": shared, "theirs": theirs}
-
-
-@pytest.fixture
-def fake_llm(settings, fake_openai):
-    settings.AUTOSKILL_LLM_PROVIDER = "generic"
-    settings.AUTOSKILL_LLM_BASE_URL = fake_openai.base_url
-    settings.AUTOSKILL_LLM_MODEL = "fake-model"
-    settings.AUTOSKILL_LLM_RETRIES = 0
-    return fake_openai
 
 
 def preview(client, auth, **payload):

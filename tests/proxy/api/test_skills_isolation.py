@@ -11,19 +11,11 @@ from accounts.models import User
 from proxy.auth import api_key_create
 from skills.models import Skill
 from tests.factories import make_skill
+from tests.proxy.api import skills_helpers as helpers
 from tests.proxy.api.skills_helpers import Api, error_of, skill_md
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client, user) -> Api:
-    return Api.for_user(user, client)
-
-
-@pytest.fixture
-def bob_api(other_user) -> Api:
-    return Api.for_user(other_user)
+api, bob_api = helpers.api, helpers.bob_api
 
 
 NEW_MD = skill_md("taken-over", description="Bob's version of the skill.")

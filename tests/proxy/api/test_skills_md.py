@@ -6,14 +6,11 @@ import pytest
 
 from skills.models import Skill, SkillVersion, VersionOrigin
 from tests.factories import make_skill
-from tests.proxy.api.skills_helpers import Api, error_of
+from tests.proxy.api import skills_helpers as helpers
+from tests.proxy.api.skills_helpers import error_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client, user) -> Api:
-    return Api.for_user(user, client)
+api = helpers.api
 
 
 def current_md(skill: Skill) -> str:

@@ -9,19 +9,11 @@ import pytest
 from skills.models import Skill, SkillStatus, SkillVersion
 from skills.services import skill_archive
 from tests.factories import make_skill
-from tests.proxy.api.skills_helpers import Api, error_of
+from tests.proxy.api import skills_helpers as helpers
+from tests.proxy.api.skills_helpers import error_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client, user) -> Api:
-    return Api.for_user(user, client)
-
-
-@pytest.fixture
-def bob_api(other_user) -> Api:
-    return Api.for_user(other_user)
+api, bob_api = helpers.api, helpers.bob_api
 
 
 def ids(response) -> list[str]:
