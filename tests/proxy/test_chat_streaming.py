@@ -259,9 +259,10 @@ def test_client_disconnect_cancels_the_upstream_request(
     )
     with _raw_stream(http_client, asgi_server, alice_key) as response:
         first = next(response.iter_lines())
-        # The first chunk (with the autoskill object) may precede the upstream call.
+        # The first chunk (with the autoskill object) may precede the upstream call;
+        # wait until the upstream has the request, so the stream really was opened.
         assert first.startswith("data: ")
-        assert _eventually(lambda: _open_upstream_streams() == 1)
+        assert _eventually(lambda: upstream.requests_to(CHAT))
     # when: the client has gone away; then the proxy drops the upstream stream
     assert _eventually(lambda: _open_upstream_streams() == 0)
 
