@@ -88,8 +88,9 @@ class TurnRetrieval:
         }
 
 
-def _rewritten(result: TurnRetrieval, messages: list[dict[str, Any]]) -> None:
-    mode = str(settings.AUTOSKILL_REWRITE_MODE)
+def _rewritten(
+    result: TurnRetrieval, messages: list[dict[str, Any]], mode: str
+) -> None:
     rewriter = None
     if mode != RewriteMode.NEVER:
         try:
@@ -111,24 +112,44 @@ def _rewritten(result: TurnRetrieval, messages: list[dict[str, Any]]) -> None:
 
 
 def retrieve_turn(
-    *, user: Any, query: str, messages: list[dict[str, Any]], scope: str
+    *,
+    user: Any,
+    query: str,
+    messages: list[dict[str, Any]],
+    scope: str,
+    top_k: int | None = None,
+    min_score: float | None = None,
+    rewrite_mode: str | None = None,
 ) -> TurnRetrieval:
-    """Rewrite (per AUTOSKILL_REWRITE_MODE), search and render the skills for a turn."""
+    """Rewrite, search and render the skills for a turn.
+
+    top_k, min_score and rewrite_mode default to AUTOSKILL_TOP_K, AUTOSKILL_MIN_SCORE
+    and AUTOSKILL_REWRITE_MODE (the proxy); browser sessions carry their own.
+    """
     result = TurnRetrieval(
         original_query=query,
         search_query=query,
         scope=scope,
-        top_k=int(settings.AUTOSKILL_TOP_K),
-        min_score=float(settings.AUTOSKILL_MIN_SCORE),
+        top_k=int(settings.AUTOSKILL_TOP_K if top_k is None else top_k),
+        min_score=float(
+            settings.AUTOSKILL_MIN_SCORE if min_score is None else min_score
+        ),
+    )
+    mode = str(
+        settings.AUTOSKILL_REWRITE_MODE if rewrite_mode is None else rewrite_mode
     )
     if not query:
         result.rewrite_reason = "no user message"
         return result
     try:
-        _rewritten(result, messages)
+        _rewritten(result, messages, mode)
         # A pasted document is still a fine query once clipped; it must not fail the turn.
         found = skill_search(
-            user=user, query=result.search_query[:MAX_QUERY_CHARS], scope=scope
+            user=user,
+            query=result.search_query[:MAX_QUERY_CHARS],
+            scope=scope,
+            top_k=result.top_k,
+            min_score=result.min_score,
         )
         result.mode = found.mode
         result.hits = found.hits
