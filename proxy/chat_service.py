@@ -36,7 +36,6 @@ from autoskill_site.exceptions import ApplicationError, InvalidInput
 from autoskill_site.providers.llm import LLMPurpose
 from autoskill_site.providers.llm_config import LLMConfig, resolve_llm_config
 from autoskill_site.providers.upstream import UpstreamError, upstream_for
-from extraction.audit import usage_audit_schedule
 from extraction.models import JobTrigger
 from extraction.services.run import extraction_submit
 from extraction.triggers import ExtractMode, proxy_window, should_extract_turn
@@ -44,7 +43,7 @@ from proxy.chat_sessions import chat_history, chat_message_append, chat_session_
 from proxy.chat_stream import Reply, sse_payloads
 from proxy.engine import db_hop
 from proxy.models import ChatMessage, ChatMessageStatus, ChatRole, ChatSession
-from proxy.turn_retrieval import TurnRetrieval, retrieve_turn
+from proxy.turn_retrieval import TurnRetrieval, audit_usage, retrieve_turn
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -213,16 +212,7 @@ def _finish(
         else:
             extraction = _learn(session=session, prepared=prepared)
             session.save(update_fields=["turns_since_extraction", "updated_at"])
-        usage = {"status": "skipped"}
-        if retrieval.own_skills and text:
-            usage_audit_schedule(
-                user=prepared.user,
-                query=retrieval.original_query,
-                reply=text,
-                skills=retrieval.own_skills,
-                injected_ids=retrieval.injected_ids,
-            )
-            usage = {"status": "scheduled"}
+        usage = audit_usage(retrieval, user=prepared.user, reply_text=text)
         trace = {
             "retrieval": retrieval_trace(retrieval),
             "extraction": extraction,

@@ -27,13 +27,12 @@ from accounts.services import clean_external_id
 from autoskill_site.exceptions import ApplicationError, InvalidInput
 from autoskill_site.providers.llm import LLMPurpose
 from autoskill_site.providers.llm_config import LLMConfig, resolve_llm_config
-from extraction.audit import usage_audit_schedule
 from extraction.triggers import proxy_extraction_submit, proxy_window_job
 from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
 from proxy.chat_request import ChatRequest, ProxyError, query_of
 from proxy.identity import acting_user
 from proxy.models import ApiKey
-from proxy.turn_retrieval import TurnRetrieval, retrieve_turn
+from proxy.turn_retrieval import TurnRetrieval, audit_usage, retrieve_turn
 from retrieval.search import normalise_scope
 
 __all__ = [
@@ -280,17 +279,7 @@ def learn_from_turn(*, turn: PreparedTurn) -> dict[str, Any]:
 
 def audit_turn(*, turn: PreparedTurn, reply_text: str) -> dict[str, Any]:
     """Schedule the usage audit of the retrieved skills; the `usage` object."""
-    retrieval = turn.retrieval
-    if not retrieval.own_skills or not reply_text:
-        return {"status": "skipped"}
-    usage_audit_schedule(
-        user=turn.user,
-        query=retrieval.original_query,
-        reply=reply_text,
-        skills=retrieval.own_skills,
-        injected_ids=retrieval.injected_ids,
-    )
-    return {"status": "scheduled"}
+    return audit_usage(turn.retrieval, user=turn.user, reply_text=reply_text)
 
 
 learn_from_turn_async = db_hop(learn_from_turn)

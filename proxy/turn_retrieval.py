@@ -169,3 +169,25 @@ def retrieve_turn(
         result.error = f"retrieval failed: {type(exc).__name__}: {exc}"[:300]
         result.context, result.injected_ids = "", ()
     return result
+
+
+def audit_usage(
+    retrieval: TurnRetrieval, *, user: Any, reply_text: str
+) -> dict[str, str]:
+    """Queue the usage audit of the user's own retrieved skills; the `usage` object.
+
+    Library skills are never counted, so without any of the user's own there is
+    nothing to audit.
+    """
+    if not retrieval.own_skills or not reply_text:
+        return {"status": "skipped"}
+    from extraction.audit import usage_audit_schedule
+
+    usage_audit_schedule(
+        user=user,
+        query=retrieval.original_query,
+        reply=reply_text,
+        skills=retrieval.own_skills,
+        injected_ids=retrieval.injected_ids,
+    )
+    return {"status": "scheduled"}
