@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
 
 from autoskill_site.env import env_str
 from proxy.health_urls import urlpatterns as health_urlpatterns
@@ -10,7 +9,7 @@ urlpatterns = [
     path(env_str("DJANGO_ADMIN_PATH", "admin/"), admin.site.urls),
     path("v1/", include((v1_urlpatterns, "proxy"))),
     *health_urlpatterns,
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", include("proxy.page_urls")),
 ]
 
 handler404 = "proxy.errors.handler404"
