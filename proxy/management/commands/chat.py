@@ -12,7 +12,9 @@ or a test can feed it.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -61,12 +63,21 @@ class Command(BaseCommand):
             f"Chat session {session.pk} ({session.title}) as {user.get_username()}, "
             f"scope {session.scope}. /help for commands, /exit or Ctrl-D to leave."
         )
-        with asyncio.Runner() as runner:
-            try:
-                self._loop(session, runner)
-            finally:
-                # Pooled upstream connections belong to this loop; close them with it.
-                runner.run(upstream_aclose_all())
+        # asyncio.Runner turns Ctrl-C into cancelling the reply only when SIGINT has
+        # Python's default handler; make sure it has, whatever ran in this process before.
+        restore = None
+        if threading.current_thread() is threading.main_thread():
+            restore = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with asyncio.Runner() as runner:
+                try:
+                    self._loop(session, runner)
+                finally:
+                    # Pooled upstream connections belong to this loop; close them with it.
+                    runner.run(upstream_aclose_all())
+        finally:
+            if restore is not None:
+                signal.signal(signal.SIGINT, restore)
 
     def _session(
         self, user: Any, session_id: str | None, scope: str | None
