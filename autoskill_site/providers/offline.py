@@ -1,4 +1,4 @@
-"""The offline built-in provider: a clearly labelled chat stub and a gated heuristic extractor.
+"""The offline built-in provider: clearly labelled deterministic chat replies and a gated heuristic extractor.
 
 The embedded default runs without API keys, so something must answer chat turns and
 propose skills. Unlike the original's mock (which turned any text into a "General SOP"),
