@@ -101,6 +101,10 @@ def scope_queryset(scope: str):  # noqa: ANN201
     return active.filter(owner_id=owner_id, library__isnull=True)
 
 
+# Bumped whenever tokenisation changes, so indexes saved by older code are rebuilt.
+PERSISTED_FORMAT = 2
+
+
 def _persisted_name(scope: str) -> str:
     return "skills-bm25-" + scope.replace(":", "-")
 
@@ -115,7 +119,10 @@ def _load_persisted(scope: str, generation: int, signature: str) -> ScopeIndex |
     meta_path = _persist_dir() / f"{name}.meta.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("generation") != generation or meta.get("version") != 1:
+        if (
+            meta.get("generation") != generation
+            or meta.get("version") != PERSISTED_FORMAT
+        ):
             return None
         keyword = KeywordIndex.load(_persist_dir(), name)
     except (OSError, ValueError, KeyError):
@@ -139,7 +146,7 @@ def _persist(index: ScopeIndex) -> None:
     try:
         index.keyword.save(_persist_dir(), name)
         meta = {
-            "version": 1,
+            "version": PERSISTED_FORMAT,
             "generation": index.generation,
             "skills": [asdict(s) for s in index.skills],
         }

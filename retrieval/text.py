@@ -42,11 +42,13 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
 _RUN = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
 
 # Function words that carry no topic; kept short on purpose because words like
-# "not", "how" or "without" change what a trigger asks for.
+# "not", "how" or "without" change what a trigger asks for. The apostrophe splits
+# "user's" and "don't", and their leftovers (s, t, ll, ...) would otherwise tie
+# unrelated skills together.
 _STOPWORDS = frozenset(
     "a an the and or of to in on for with is are be by from at as this that it "
     "i you we me my your our its into than then so do does please can could "
-    "would should will".split()
+    "would should will s t d ll re ve m".split()
 )
 _CJK_STOPWORDS = frozenset(
     "的 了 和 与 及 或 是 在 把 被 让 给 我 你 他 她 它 们 吗 呢 吧 啊 请 帮".split()
