@@ -6,19 +6,27 @@ again" from a network drop (a refused handshake only shows the browser 1006).
 
 Client messages (JSON objects):
 
-- `{"type": "chat", "session_id"?, "text"}`: a turn, or a slash command when the text
-  is one (`/` or `／`); without `session_id` a new session is created.
+- `{"type": "chat", "session_id"?, "text", "settings"?}`: a turn, or a slash command
+  when the text is one (`/` or `／`); without `session_id` a new session is created,
+  with `settings` (validated like `session.configure`) over the defaults. `settings`
+  next to a `session_id` is refused: an existing session changes through
+  `session.configure`, so a stale page cannot silently overwrite it.
 - `{"type": "stop"}`: end the running reply; the partial text is saved as `stopped`.
 - `{"type": "regenerate", "session_id"}`: answer the last user message again.
 - `{"type": "session.list"}`, `{"type": "session.create", "title"?, "settings"?}`,
   `{"type": "session.rename", "session_id", "title"}`,
   `{"type": "session.delete", "session_id"}`.
+- `{"type": "session.configure", "session_id", "settings": {...}}`: change some of
+  the session's retrieval and extraction settings (the names of
+  `proxy.chat_sessions.SETTING_FIELDS`), as the slash commands do.
 
 Server messages: the turn's events from `proxy.chat_service` in order (`retrieval`,
 `token`..., `error`?, `done`), each with the `session_id`; `{"type": "command", ...}`;
-`session.list|created|renamed|deleted`; `{"type": "job.event", "event": {...}}` for
-the owner's extraction jobs; `{"type": "error", "message", "request"}` for bad input,
-which never closes the socket.
+`session.list|created|renamed|deleted`; `{"type": "session.configured", "session",
+"changed"}` (`changed`: the settings whose value changed, `{}` when none did);
+`{"type": "job.event", "event": {...}}` for the owner's extraction jobs;
+`{"type": "error", "message", "request"}` for bad input, which never closes the
+socket.
 
 Job status arrives two ways: the channel-layer group push (reaches every process
 with Redis) and, for the jobs this socket's turns and commands created, a follower
@@ -46,6 +54,7 @@ from extraction.models import TERMINAL_STATUSES
 from proxy.chat_commands import chat_command_run_async, parse_command
 from proxy.chat_service import ChatTurn, chat_regenerate, chat_turn
 from proxy.chat_sessions import (
+    chat_session_configure,
     chat_session_create,
     chat_session_delete,
     chat_session_get,
@@ -83,17 +92,39 @@ def _session_rows(*, user: Any) -> list[dict[str, Any]]:
     return [session_json(s) for s in chat_session_list(user=user)[:MAX_LISTED_SESSIONS]]
 
 
-def _session_for_chat(*, user: Any, session_id: object) -> tuple[ChatSession, bool]:
-    """The user's session, or a new one when no id was given; (session, created)."""
+def _session_for_chat(
+    *, user: Any, session_id: object, settings: dict[str, Any]
+) -> tuple[ChatSession, bool]:
+    """The user's session, or a new one with `settings` when no id was given;
+    (session, created)."""
     if session_id is None:
-        return chat_session_create(user=user), True
+        return chat_session_create(user=user, settings=settings), True
     return chat_session_get(user=user, session_id=session_id), False
+
+
+def _session_configure(
+    *, user: Any, session_id: object, settings: dict[str, Any]
+) -> tuple[ChatSession, dict[str, Any]]:
+    """Configure, then read the session back: one thread hop for the answer."""
+    changed = chat_session_configure(user=user, session_id=session_id, changes=settings)
+    return chat_session_get(user=user, session_id=session_id), changed
 
 
 def _text_field(content: dict[str, Any], name: str) -> str:
     value = content.get(name)
     if not isinstance(value, str):
         raise InvalidInput(f"`{name}` must be a string.")
+    return value
+
+
+def _settings_field(content: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    value = content.get("settings")
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("`settings` must be an object of setting names and values.")
+    if required and not value:
+        raise InvalidInput("`settings` must name at least one setting.")
     return value
 
 
@@ -182,6 +213,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "session.create": self._on_session_create,
             "session.rename": self._on_session_rename,
             "session.delete": self._on_session_delete,
+            "session.configure": self._on_session_configure,
         }
 
     @property
@@ -198,10 +230,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self._refuse_when_busy()
         text = _text_field(content, "text")
         session_id = _session_id_field(content, required=False)
+        settings = _settings_field(content, required=False)
         if not text.strip():
             raise InvalidInput("The message is empty.")
+        if settings and session_id is not None:
+            raise InvalidInput(
+                "`settings` only apply to a chat that starts a new session; "
+                "change an existing session with session.configure."
+            )
         session, created = await database_sync_to_async(_session_for_chat)(
-            user=self.user, session_id=session_id
+            user=self.user, session_id=session_id, settings=settings
         )
         if created:
             await self.send_json(
@@ -265,6 +303,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             user=self.user, session_id=session_id
         )
         await self.send_json({"type": "session.deleted", "session_id": session_id})
+
+    async def _on_session_configure(self, content: dict[str, Any]) -> None:
+        # Allowed mid-reply (unlike commands, nothing is appended to the conversation):
+        # the running turn has retrieved with the old values; its extraction policy,
+        # read when the reply is saved, sees the new ones.
+        session_id = _session_id_field(content, required=True)
+        settings = _settings_field(content, required=True)
+        session, changed = await database_sync_to_async(_session_configure)(
+            user=self.user, session_id=session_id, settings=settings
+        )
+        await self.send_json(
+            {
+                "type": "session.configured",
+                "session": session_json(session),
+                "changed": changed,
+            }
+        )
 
     # -- the turn -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from autoskill_site.exceptions import NotFound
@@ -26,8 +27,9 @@ from proxy.chat_sessions import (
     chat_session_export_json,
     chat_session_get,
     chat_session_list,
+    chat_session_settings,
 )
-from proxy.models import ChatMessage, ChatRole
+from proxy.models import CHAT_MAX_TOP_K, ChatMessage, ChatRole, ChatSession
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -54,6 +56,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 # The sidebar is a navigation aid, not an archive; export covers the rest.
 MAX_SIDEBAR_SESSIONS = 200
+
+SKILL_PAGE_PREFIX = "/skills/"
+_SKILL_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 View = Callable[..., HttpResponse]
 
@@ -104,6 +109,16 @@ def _turns(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return rows
 
 
+def _skill_url_prefix() -> str:
+    """Where `/skills/<id>/` pages live, for links built in the browser. Falls back to
+    the planned path while the skill pages' route is not registered."""
+    try:
+        url = reverse("skill-detail", args=[_SKILL_ID_PLACEHOLDER])
+    except NoReverseMatch:
+        return SKILL_PAGE_PREFIX
+    return url.partition(_SKILL_ID_PLACEHOLDER)[0]
+
+
 @csp
 @login_required
 @require_GET
@@ -120,10 +135,19 @@ def chat_view(request: HttpRequest, session_id: str | None = None) -> HttpRespon
             ChatMessage.objects.filter(session_id=session.pk).order_by("seq")
         )
     sessions = list(chat_session_list(user=request.user)[:MAX_SIDEBAR_SESSIONS])
+    # No session yet: the controls start from the defaults a new session would get.
+    settings = chat_session_settings(session or ChatSession(owner=request.user))
     return render(
         request,
         "chat.html",
-        {"session": session, "sessions": sessions, "turns": _turns(messages)},
+        {
+            "session": session,
+            "sessions": sessions,
+            "turns": _turns(messages),
+            "chat_settings": settings,
+            "max_top_k": CHAT_MAX_TOP_K,
+            "skill_url": _skill_url_prefix(),
+        },
     )
 
 

@@ -26,11 +26,11 @@
   var md = window.AutoSkillMarkdown;
   var panel = window.AutoSkillPanel;
   var el = panel.el;
+  panel.setSkillUrl(app.getAttribute("data-skill-url"));
 
   var state = {
     sessionId: app.getAttribute("data-session-id") || null,
     chatUrl: app.getAttribute("data-chat-url"),
-    adminUrl: app.getAttribute("data-admin-url"),
     loginUrl: app.getAttribute("data-login-url"),
     socket: null,
     retryDelay: 1000,
@@ -112,6 +112,8 @@
       notice("error", "Not connected; the message was not sent.");
       return false;
     }
+    // Listeners may add to it: chat_settings.js gives a new chat its chosen settings.
+    app.dispatchEvent(new CustomEvent("chat:send", { detail: message }));
     state.socket.send(JSON.stringify(message));
     return true;
   }
@@ -124,17 +126,7 @@
   }
 
   // -- notices --------------------------------------------------------------------
-  function notice(kind, text, link) {
-    var box = el("div", "notice notice-" + kind);
-    box.setAttribute("role", kind === "error" ? "alert" : "status");
-    box.appendChild(el("span", "", text));
-    if (link) { box.appendChild(document.createTextNode(" ")); box.appendChild(link); }
-    var close = el("button", "icon-button", "Dismiss");
-    close.type = "button";
-    close.addEventListener("click", function () { box.remove(); });
-    box.appendChild(close);
-    notices.appendChild(box);
-  }
+  function notice(kind, text, link) { panel.notice(notices, kind, text, link); }
 
   // -- messages -------------------------------------------------------------------
   function scrollDown() { messages.scrollTop = messages.scrollHeight; }
@@ -335,6 +327,8 @@
       default:
         break;
     }
+    // After this page's own handling, so listeners see the adopted session.
+    app.dispatchEvent(new CustomEvent("chat:message", { detail: data }));
   }
 
   function onCommand(data) {
@@ -350,11 +344,11 @@
   }
 
   function onJobEvent(event) {
-    var upserted = panel.applyJobEvent(messages, event, state.adminUrl);
+    var upserted = panel.applyJobEvent(messages, event);
     if (event.status === "completed" && upserted.length) {
       upserted.forEach(function (skill) {
         var verb = event.outcome === "add" || event.outcome === "added" ? "Skill proposed" : "Skill updated";
-        notice("skill", verb + ":", panel.skillLink(state.adminUrl, skill));
+        notice("skill", verb + ":", panel.skillLink(skill));
       });
     } else if (event.status === "failed") {
       notice("error", "A skill extraction job failed" + (event.error ? ": " + event.error : "."));
@@ -362,15 +356,15 @@
   }
 
   // -- composer -------------------------------------------------------------------
-  function submit() {
-    var text = input.value;
-    if (!text.trim() || state.streaming) { return; }
+  function sendChat(text) {
+    if (!text.trim() || state.streaming) { return false; }
     var message = { type: "chat", text: text };
     if (state.sessionId) { message.session_id = state.sessionId; }
-    if (!send(message)) { return; }
+    if (!send(message)) { return false; }
     addMessage("user", text);
-    input.value = "";
+    return true;
   }
+  function submit() { if (sendChat(input.value)) { input.value = ""; } }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -402,6 +396,9 @@
     });
   });
 
+  // For chat_settings.js; it also listens to chat:send and chat:message on #chat-app.
+  window.AutoSkillChat = { send: send, sendChat: sendChat, notice: notice,
+    sessionId: function () { return state.sessionId; }, busy: function () { return state.streaming; } };
   connect();
   updateControls();
   scrollDown();

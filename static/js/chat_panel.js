@@ -1,8 +1,8 @@
 /*
- * The per-turn panel of a live reply (retrieval, extraction job) and the job status
- * updates. Built with DOM calls and textContent only: every value here came from a
- * model or a user, so none of it is ever parsed as HTML. The server renders the same
- * structure for saved turns (templates/chat_turn_panel.html).
+ * The per-turn panel of a live reply (retrieval, extraction job), the job status
+ * updates and the notices. Built with DOM calls and textContent only: every value
+ * here came from a model or a user, so none of it is ever parsed as HTML. The server
+ * renders the same structure for saved turns (templates/chat_turn_panel.html).
  */
 (function () {
   "use strict";
@@ -46,7 +46,13 @@
     var body = table.appendChild(el("tbody"));
     hits.forEach(function (hit) {
       var tr = body.appendChild(el("tr"));
-      [hit.title || hit.name, hit.score, hit.source, hit.version, hit.injected ? "yes" : "no"]
+      var name = tr.appendChild(el("td"));
+      if (hit.id) {
+        name.appendChild(el("a", "", hit.title || hit.name)).href = skillUrl(hit.id);
+      } else {
+        name.textContent = hit.title || hit.name;
+      }
+      [hit.score, hit.source, hit.version, hit.injected ? "yes" : "no"]
         .forEach(function (value) { tr.appendChild(el("td", "", value)); });
     });
     return table;
@@ -86,21 +92,41 @@
     box.querySelector(".job-status").textContent = text;
   }
 
-  function skillUrl(adminUrl, id) {
-    return adminUrl + "skills/skill/" + encodeURIComponent(id) + "/change/";
+  // The skill pages' prefix (`/skills/`), from the page's data-skill-url.
+  var skillPrefix = "/skills/";
+
+  function setSkillUrl(prefix) {
+    if (prefix) { skillPrefix = prefix; }
   }
 
-  function skillLink(adminUrl, skill) {
+  function skillUrl(id) {
+    return skillPrefix + encodeURIComponent(id) + "/";
+  }
+
+  function skillLink(skill) {
     var a = el("a", "", (skill.name || skill.id) + " v" + (skill.version || "?"));
-    a.href = skillUrl(adminUrl, skill.id);
+    a.href = skillUrl(skill.id);
     return a;
+  }
+
+  /** A dismissable notice in `container`; errors are alerts, the rest status. */
+  function notice(container, kind, text, link) {
+    var box = el("div", "notice notice-" + kind);
+    box.setAttribute("role", kind === "error" ? "alert" : "status");
+    box.appendChild(el("span", "", text));
+    if (link) { box.appendChild(document.createTextNode(" ")); box.appendChild(link); }
+    var close = el("button", "icon-button", "Dismiss");
+    close.type = "button";
+    close.addEventListener("click", function () { box.remove(); });
+    box.appendChild(close);
+    container.appendChild(box);
   }
 
   /**
    * Apply a job event to every panel that follows the job; returns the skills the job
    * added or merged when it completed (for the notice), else an empty list.
    */
-  function applyJobEvent(root, event, adminUrl) {
+  function applyJobEvent(root, event) {
     var boxes = root.querySelectorAll('.turn-extraction[data-job-id="' + CSS.escape(event.job_id) + '"]');
     var text = event.status + (event.outcome ? " · " + event.outcome : "");
     if (event.message) { text += " — " + event.message; }
@@ -111,7 +137,7 @@
       var list = box.querySelector(".job-skills");
       list.textContent = "";
       upserted.forEach(function (skill) {
-        list.appendChild(el("li")).appendChild(skillLink(adminUrl, skill));
+        list.appendChild(el("li")).appendChild(skillLink(skill));
       });
     });
     return upserted;
@@ -123,6 +149,8 @@
     fillRetrieval: fillRetrieval,
     setExtraction: setExtraction,
     applyJobEvent: applyJobEvent,
-    skillLink: skillLink
+    setSkillUrl: setSkillUrl,
+    skillLink: skillLink,
+    notice: notice
   };
 })();

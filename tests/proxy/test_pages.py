@@ -9,12 +9,13 @@ import pytest
 from django.urls import reverse
 
 from proxy.chat_sessions import chat_message_append, chat_session_create
-from proxy.models import ChatRole
+from proxy.models import CHAT_MAX_TOP_K, ChatRole
 from proxy.pages import CONTENT_SECURITY_POLICY
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "a-long-test-password-42"
+HIT_ID = "3f0c2a9e-5b1d-4c7e-9a8f-0d1e2f3a4b5c"
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def _session_with_turn(user, *, title: str):
                 "why": "1 of 1 hits fit the context",
                 "hits": [
                     {
-                        "id": "s1",
+                        "id": HIT_ID,
                         "name": "x-skill",
                         "title": "Doing X",
                         "version": "0.1.2",
@@ -214,6 +215,7 @@ def test_chat_page_loads_its_scripts_from_static(alice_client):
         "markdown.js",
         "chat_panel.js",
         "chat.js",
+        "chat_settings.js",
     ]
 
 
@@ -225,3 +227,79 @@ def test_logout_requires_post_and_ends_the_session(alice_client):
     assert response.status_code == 302
     assert response.headers["Location"] == reverse("login")
     assert alice_client.get(reverse("chat")).status_code == 302
+
+
+def _control(html: str, name: str) -> str:
+    """The opening tag of the settings control `name`, or of its <select> with options."""
+    select = re.search(rf'<select id="setting-{name}".*?</select>', html, flags=re.S)
+    if select:
+        return select.group(0)
+    found = re.search(rf'<input id="setting-{name}"[^>]*>', html)
+    assert found, f"no control for {name}"
+    return found.group(0)
+
+
+def _selected(html: str, name: str) -> list[str]:
+    return re.findall(r'<option value="([^"]+)" selected>', _control(html, name))
+
+
+def test_chat_settings_show_the_sessions_values(alice_client, alice):
+    session = chat_session_create(
+        user=alice,
+        settings={
+            "scope": "library",
+            "top_k": 12,
+            "min_score": 0.35,
+            "rewrite_mode": "always",
+            "extract_mode": "never",
+            "extract_turn_limit": 4,
+        },
+    )
+
+    html = alice_client.get(reverse("chat-session", args=[session.pk])).content.decode()
+
+    assert "<summary>Retrieval &amp; learning</summary>" in html
+    assert '<form id="chat-settings"' in html
+    form = re.search(r'<form id="chat-settings".*?</form>', html, flags=re.S).group(0)
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert _selected(html, "scope") == ["library"]
+    assert _selected(html, "rewrite_mode") == ["always"]
+    assert _selected(html, "extract_mode") == ["never"]
+    top_k = _control(html, "top_k")
+    assert 'value="12"' in top_k and f'max="{CHAT_MAX_TOP_K}"' in top_k
+    assert 'value="0.35"' in _control(html, "min_score")
+    every = _control(html, "extract_turn_limit")
+    # Only auto mode counts turns, so the field is off under "never".
+    assert 'value="4"' in every and " disabled" in every
+    for name in ("scope", "top_k", "min_score", "rewrite_mode", "extract_mode"):
+        assert f'<label for="setting-{name}">' in html
+    assert re.search(r'<button type="button" id="extract-now"[^>]*>', html)
+    assert " disabled" not in re.search(r'<button[^>]*id="extract-now"[^>]*>', html)[0]
+
+
+def test_chat_settings_without_a_session_show_the_defaults(alice_client, settings):
+    settings.AUTOSKILL_SKILL_SCOPE = "common"
+    settings.AUTOSKILL_TOP_K = 7
+    settings.AUTOSKILL_MIN_SCORE = 0.25
+    settings.AUTOSKILL_EXTRACT_MODE = "auto"
+    settings.AUTOSKILL_EXTRACT_TURN_LIMIT = 3
+
+    html = alice_client.get(reverse("chat")).content.decode()
+
+    assert _selected(html, "scope") == ["library"]  # `common` is the library
+    assert 'value="7"' in _control(html, "top_k")
+    assert 'value="0.25"' in _control(html, "min_score")
+    every = _control(html, "extract_turn_limit")
+    assert 'value="3"' in every and " disabled" not in every
+    # Nothing to extract from before the first message.
+    assert " disabled" in re.search(r'<button[^>]*id="extract-now"[^>]*>', html)[0]
+
+
+def test_skill_links_point_to_the_skill_pages(alice_client, alice):
+    session = _session_with_turn(alice, title="Alice plans")
+
+    html = alice_client.get(reverse("chat-session", args=[session.pk])).content.decode()
+
+    assert 'data-skill-url="/skills/"' in html
+    assert f'<a href="/skills/{HIT_ID}/">Doing X</a>' in html
+    assert "/admin/skills/" not in html
