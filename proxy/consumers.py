@@ -54,6 +54,7 @@ from extraction.models import TERMINAL_STATUSES
 from proxy.chat_commands import chat_command_run_async, parse_command
 from proxy.chat_service import ChatTurn, chat_regenerate, chat_turn
 from proxy.chat_sessions import (
+    DEFAULT_TITLE,
     chat_session_configure,
     chat_session_create,
     chat_session_delete,
@@ -327,14 +328,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # A task, so this socket keeps receiving (a stop) while the reply streams.
         self.turn = turn
         self.turn_session_id = str(session.pk)
+        untitled = session.title == DEFAULT_TITLE
         self.turn_task = asyncio.create_task(
-            self._run_turn(turn, str(session.pk), request)
+            self._run_turn(turn, str(session.pk), request, untitled=untitled)
         )
 
-    async def _run_turn(self, turn: ChatTurn, session_id: str, request: str) -> None:
+    async def _run_turn(
+        self, turn: ChatTurn, session_id: str, request: str, *, untitled: bool
+    ) -> None:
         try:
             async for event in turn.events():
                 await self.send_json({**event, "session_id": session_id})
+                if untitled and event["type"] == "retrieval":
+                    # The first message just named the session; the sidebar should say so.
+                    untitled = False
+                    await self._announce_title(session_id)
                 job_id = (event.get("extraction") or {}).get("job_id")
                 if event["type"] == "done" and job_id:
                     self._follow(job_id)
@@ -349,6 +357,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
         finally:
             self.turn = None
+
+    async def _announce_title(self, session_id: str) -> None:
+        session = await database_sync_to_async(chat_session_get)(
+            user=self.user, session_id=session_id
+        )
+        if session.title != DEFAULT_TITLE:
+            await self.send_json(
+                {"type": "session.renamed", "session": session_json(session)}
+            )
 
     # -- job events ---------------------------------------------------------------
 

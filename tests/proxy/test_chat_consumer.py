@@ -104,7 +104,12 @@ async def test_a_turn_streams_retrieval_first_tokens_then_done(upstream, user, s
     # then
     created, *turn = received
     assert created["type"] == "session.created"
+    assert created["session"]["title"] == "New chat"
     session_id = created["session"]["id"]
+    # The first message names the session, announced right after the retrieval.
+    renamed = turn.pop(1)
+    assert renamed["type"] == "session.renamed"
+    assert renamed["session"]["title"] == QUESTION
     kinds = [m["type"] for m in turn]
     assert kinds[0] == "retrieval" and kinds[-1] == "done"
     assert set(kinds[1:-1]) == {"token"} and len(kinds) > 4
@@ -141,7 +146,12 @@ async def test_stop_mid_stream_keeps_the_partial_reply_and_one_turn_at_a_time(
     await socket.send_json_to({"type": "stop"})
     done = await recv(socket)
     # then
-    assert [m["type"] for m in streamed] == ["retrieval", "token", "token"]
+    assert [m["type"] for m in streamed] == [
+        "retrieval",
+        "session.renamed",
+        "token",
+        "token",
+    ]
     assert refused["type"] == "error" and refused["request"] == "chat"
     assert "still streaming" in refused["message"]
     assert done["type"] == "done" and done["status"] == "stopped"
