@@ -19,7 +19,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from autoskill_site.exceptions import NotFound
@@ -57,7 +57,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
 # The sidebar is a navigation aid, not an archive; export covers the rest.
 MAX_SIDEBAR_SESSIONS = 200
 
-SKILL_PAGE_PREFIX = "/skills/"
 _SKILL_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 View = Callable[..., HttpResponse]
@@ -110,12 +109,8 @@ def _turns(messages: list[ChatMessage]) -> list[dict[str, Any]]:
 
 
 def _skill_url_prefix() -> str:
-    """Where `/skills/<id>/` pages live, for links built in the browser. Falls back to
-    the planned path while the skill pages' route is not registered."""
-    try:
-        url = reverse("skill-detail", args=[_SKILL_ID_PLACEHOLDER])
-    except NoReverseMatch:
-        return SKILL_PAGE_PREFIX
+    """Where `/skills/<id>/` pages live, for skill links built in the browser."""
+    url = reverse("skill-detail", args=[_SKILL_ID_PLACEHOLDER])
     return url.partition(_SKILL_ID_PLACEHOLDER)[0]
 
 

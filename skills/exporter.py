@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from django.db.models import QuerySet
 
@@ -16,6 +18,9 @@ from skills.mirror import (
     skill_segments,
 )
 from skills.models import Skill
+
+# Archives up to this size stay in memory; bigger ones spill to a temporary file.
+SPOOL_BYTES = 8 << 20
 
 
 def export_entries(
@@ -40,12 +45,35 @@ def export_to_folder(skills: QuerySet[Skill], out: Path, *, flat: bool) -> int:
     return count
 
 
-def export_to_zip(skills: QuerySet[Skill], out: Path, *, flat: bool) -> int:
-    tmp = out.with_name(f".{out.name}.tmp")
+def export_zip_write(skills: QuerySet[Skill], sink: IO[bytes], *, flat: bool) -> int:
+    """Write the skills as one zip into the open binary file `sink`; count the files."""
     count = 0
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for rel, data in export_entries(skills, flat=flat):
             archive.writestr(rel, data)
             count += 1
+    return count
+
+
+def export_zip_spooled(skills: QuerySet[Skill], *, flat: bool = True) -> IO[bytes]:
+    """The zip in a rewound temporary file; the caller closes it (FileResponse does).
+
+    Spooled rather than built in memory, so exporting a large collection cannot hold
+    the whole archive in the worker's memory.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    try:
+        export_zip_write(skills, spool, flat=flat)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def export_to_zip(skills: QuerySet[Skill], out: Path, *, flat: bool) -> int:
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("wb") as sink:
+        count = export_zip_write(skills, sink, flat=flat)
     tmp.replace(out)
     return count

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import BooleanField, Q, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db import transaction
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -23,7 +22,6 @@ from proxy.api.skills_common import (
     etag_of,
     skill_for_read,
     skill_for_write,
-    visible_skills,
 )
 from proxy.api.skills_serializers import (
     SkillDeletedSerializer,
@@ -33,7 +31,8 @@ from proxy.api.skills_serializers import (
     SkillSummarySerializer,
 )
 from retrieval.search import SCOPE_ALIASES
-from skills.models import Skill, SkillStatus
+from skills import selectors
+from skills.models import Skill
 from skills.services import skill_delete
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -43,54 +42,15 @@ SKILL_ID_PARAMETER = OpenApiParameter(
 
 
 def skill_list_queryset(*, user: Any, filters: dict[str, Any]) -> QuerySet[Skill]:
-    """The caller's view of the skills, narrowed by the list filters."""
-    library = filters.get("library")
-    # Naming a library implies the library scope unless a scope was chosen; filters
-    # then combine with AND (scope=user&library=x is simply empty).
-    scope = filters.get("scope") or ("library" if library else "user")
-    scope = SCOPE_ALIASES.get(scope, scope)
-    if scope == "user":
-        skills = Skill.objects.filter(owner_id=user.pk, library__isnull=True)
-    elif scope == "library":
-        skills = Skill.objects.filter(library__isnull=False)
-    else:
-        skills = visible_skills(user)
-    if library:
-        skills = skills.filter(library__slug=library)
-    status = filters.get("status") or "live"
-    if status == "live":
-        skills = skills.exclude(status=SkillStatus.ARCHIVED)
-    elif status != "any":
-        skills = skills.filter(status=status)
-    if filters.get("tag"):
-        skills = skills.filter(_has_tag(filters["tag"].strip()))
-    text = (filters.get("q") or "").strip()
-    if text:
-        skills = skills.filter(
-            Q(name__icontains=text)
-            | Q(title__icontains=text)
-            | Q(description__icontains=text)
-        )
-    return skills.select_related("owner", "library").prefetch_related("files")
+    """The caller's view of the skills, narrowed by the list filters.
 
-
-def _has_tag(tag: str) -> RawSQL | Q:
-    """Exact tag match ignoring case, inside the JSON list column.
-
-    Django's `tags__contains=[...]` is not available on SQLite and is case-sensitive
-    on PostgreSQL, so each back end gets its JSON array function.
+    The API also accepts the original's scope aliases (common, shared, ...), which
+    the selector does not know.
     """
-    column = (
-        f"{connection.ops.quote_name(Skill._meta.db_table)}."
-        f"{connection.ops.quote_name('tags')}"
-    )
-    if connection.vendor == "sqlite":
-        sql = f"EXISTS (SELECT 1 FROM json_each({column}) AS t WHERE lower(t.value) = lower(%s))"  # noqa: S608 - identifiers only
-    elif connection.vendor == "postgresql":
-        sql = f"EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}) AS t(value) WHERE lower(t.value) = lower(%s))"  # noqa: S608 - identifiers only
-    else:
-        return Q(tags__icontains=f'"{tag}"')
-    return RawSQL(sql, [tag], output_field=BooleanField())  # noqa: S611 - tag is a parameter
+    scope = filters.get("scope")
+    if scope:
+        filters = {**filters, "scope": SCOPE_ALIASES.get(scope, scope)}
+    return selectors.skill_list_queryset(user=user, filters=filters)
 
 
 def detail_payload(

@@ -1,20 +1,16 @@
 """What every skill endpoint shares: authentication, owner checks, ETags, limits, docs.
 
-Visibility rule, applied to every read and write: a caller sees their own skills and
-every library skill. Library skills are read-only unless the caller is staff. Another
-user's skill answers 404, exactly like an id that does not exist, so ids of other
-people's skills cannot be probed.
+The visibility rule and the reads behind it live in `skills.selectors` (the browser
+pages and chat commands apply the same rule); they are re-exported here so the
+endpoints keep one import. Another user's skill answers 404, exactly like an id that
+does not exist, so ids of other people's skills cannot be probed.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import uuid
-from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, renderers
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -22,9 +18,42 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from autoskill_site.exceptions import Forbidden, InvalidInput, NotFound
+from autoskill_site.exceptions import InvalidInput
 from proxy.authentication import API_AUTHENTICATION
-from skills.models import Skill, SkillVersion
+from skills.models import Skill
+from skills.selectors import (
+    can_write,
+    current_skill_md,
+    parse_skill_id,
+    skill_for_read,
+    skill_for_write,
+    unified_diff,
+    visible_skills,
+)
+
+__all__ = [
+    "IF_MATCH",
+    "IF_MATCH_SYNTAX",
+    "JSON",
+    "MARKDOWN",
+    "LenientNegotiation",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "SkillApiView",
+    "can_write",
+    "check_content_length",
+    "check_if_match",
+    "current_skill_md",
+    "error_responses",
+    "etag_of",
+    "etag_matches",
+    "parse_skill_id",
+    "setting",
+    "skill_for_read",
+    "skill_for_write",
+    "unified_diff",
+    "visible_skills",
+]
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"
@@ -131,50 +160,6 @@ def check_content_length(
         raise PayloadTooLarge(f"{what} is {length} bytes; the limit is {limit}.")
 
 
-def parse_skill_id(raw: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError as exc:
-        raise InvalidInput(f"{str(raw)[:80]!r} is not a skill id (a UUID).") from exc
-
-
-def visible_skills(user: Any) -> QuerySet[Skill]:
-    """Every skill `user` may read: their own and all library skills."""
-    return Skill.objects.filter(
-        Q(owner_id=user.pk, library__isnull=True) | Q(library__isnull=False)
-    )
-
-
-def can_write(user: Any, skill: Skill) -> bool:
-    if skill.library_id is not None:
-        return bool(user.is_staff)
-    return skill.owner_id == user.pk
-
-
-def skill_for_read(user: Any, raw_id: object, *, lock: bool = False) -> Skill:
-    """The skill if `user` may see it; 404 otherwise (existence never leaks)."""
-    skill_id = parse_skill_id(raw_id)
-    query = visible_skills(user).select_related("owner", "library")
-    if lock:
-        # of=("self",): the joined owner/library rows need no lock (PostgreSQL).
-        query = query.select_for_update(of=("self",))
-    skill = query.filter(pk=skill_id).first()
-    if skill is None:
-        raise NotFound(f"No skill with id {skill_id}.")
-    return skill
-
-
-def skill_for_write(user: Any, raw_id: object) -> Skill:
-    """The locked skill if `user` may change it; call inside transaction.atomic()."""
-    skill = skill_for_read(user, raw_id, lock=True)
-    if not can_write(user, skill):
-        raise Forbidden(
-            f"Skill {skill.pk} belongs to library {skill.library.slug}; library skills "
-            "are read-only (curators edit them)."
-        )
-    return skill
-
-
 def etag_of(skill: Skill) -> str:
     """Strong ETag: the version number (what conflicts are decided on) plus the content."""
     return f'"v{skill.version_number}-{skill.content_hash[:20]}"'
@@ -200,36 +185,3 @@ def check_if_match(request: Request, skill: Skill) -> None:
             f"If-Match {header[:100]} does not match the current ETag {etag_of(skill)} "
             f"(version #{skill.version_number}); reload and apply your edit again."
         )
-
-
-def current_skill_md(skill: Skill) -> str:
-    """The SKILL.md of the skill's latest version (each version stores its rendering)."""
-    text = (
-        SkillVersion.objects.filter(skill_id=skill.pk, number=skill.version_number)
-        .values_list("skill_md", flat=True)
-        .first()
-    )
-    if text is None:
-        raise NotFound(f"Skill {skill.pk} has no stored version.")
-    return text
-
-
-def unified_diff(
-    *, before: str, after: str, before_label: str, after_label: str
-) -> str:
-    """A `diff -u` of two SKILL.md texts; empty when they are equal."""
-    return "".join(
-        difflib.unified_diff(
-            _lines(before),
-            _lines(after),
-            fromfile=before_label,
-            tofile=after_label,
-        )
-    )
-
-
-def _lines(text: str) -> list[str]:
-    # A last line without a newline would run into the next diff line.
-    return (text if not text or text.endswith("\n") else text + "\n").splitlines(
-        keepends=True
-    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -35,12 +33,11 @@ from proxy.api.skills_serializers import (
     SkillMdSerializer,
     SkillWriteResultSerializer,
 )
-from skills.documents import examples_to_json
-from skills.models import Skill, VersionOrigin
+from skills.models import VersionOrigin
+from skills.selectors import fields_from_skill_md
 from skills.services import skill_update
-from skills.skillmd import SkillMdError, parse_skill_md
-from skills.skillmd_yaml import load_frontmatter, split_frontmatter
-from skills.versioning import normalise_version
+
+__all__ = ["RequiredBodySchema", "SkillMdApi", "fields_from_skill_md", "skill_md_limit"]
 
 TEXT_BODY = {"type": "string", "minLength": 1, "description": "The SKILL.md text."}
 # The renderer is chosen by the Accept header only (LenientNegotiation ignores it).
@@ -59,42 +56,6 @@ class RequiredBodySchema(AutoSchema):
 
 def skill_md_limit() -> int:
     return setting("AUTOSKILL_MAX_FILE_BYTES", 1_000_000)
-
-
-def fields_from_skill_md(text: str, *, skill: Skill) -> dict[str, Any]:
-    """The skill fields a SKILL.md states; the file is the whole truth for them."""
-    try:
-        doc = parse_skill_md(text, fallback_name=skill.name)
-        head, _ = split_frontmatter(text.removeprefix("\ufeff"))
-        frontmatter = load_frontmatter(head, first_line=2) if head else None
-    except SkillMdError as exc:
-        raise InvalidInput(f"SKILL.md: {exc}") from exc
-    # The Agent Skills format requires a description; without one the text is not a
-    # SKILL.md at all (a stray body would otherwise wipe the skill's description).
-    if (
-        not isinstance(frontmatter, dict)
-        or not str(frontmatter.get("description") or "").strip()
-    ):
-        raise InvalidInput(
-            "SKILL.md needs YAML frontmatter between '---' lines with at least a "
-            "description (and usually a name)."
-        )
-    if doc.id and doc.id != str(skill.pk):
-        raise InvalidInput(
-            f"SKILL.md names skill id {doc.id[:80]!r}, but this is skill {skill.pk}; "
-            "remove the id or edit the skill it names."
-        )
-    return {
-        "name": doc.name,
-        "title": doc.title,
-        "description": doc.description or doc.title,
-        "instructions": doc.instructions,
-        "version": normalise_version(doc.version),
-        "triggers": list(doc.triggers),
-        "tags": list(doc.tags),
-        "examples": examples_to_json(doc.examples),
-        "metadata": dict(doc.extra),
-    }
 
 
 def _weak_match(header: str | None, etag: str) -> bool:

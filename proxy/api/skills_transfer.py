@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-import zipfile
-
 from django.http import FileResponse, HttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -35,14 +32,12 @@ from proxy.api.skills_upload import (
     UploadLimits,
     import_upload,
 )
-from skills.exporter import export_entries
+from skills.exporter import export_zip_spooled
 from skills.importer import Target
 from skills.models import Library, Skill
 
 ZIP = "application/zip"
 EXPORT_FORMATS = ("md", "zip")
-# Archives up to this size stay in memory; bigger ones spill to a temporary file.
-SPOOL_BYTES = 8 << 20
 
 
 class SkillExportApi(SkillApiView):
@@ -94,20 +89,15 @@ class SkillExportApi(SkillApiView):
                 as_attachment=True, filename=f"{skill.name}.md"
             )
         else:
-            response = _zip_response(skill)
+            response = skill_zip_response(skill)
         response["ETag"] = etag_of(skill)
         response["Cache-Control"] = "private, no-cache"
         return response
 
 
-def _zip_response(skill: Skill) -> FileResponse:
-    spool = tempfile.SpooledTemporaryFile(
-        max_size=SPOOL_BYTES
-    )  # FileResponse closes it
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for rel, data in export_entries(Skill.objects.filter(pk=skill.pk), flat=True):
-            archive.writestr(rel, data)
-    spool.seek(0)
+def skill_zip_response(skill: Skill) -> FileResponse:
+    """The skill's folder (`<name>/SKILL.md` + bundled files) as a zip download."""
+    spool = export_zip_spooled(Skill.objects.filter(pk=skill.pk), flat=True)
     return FileResponse(
         spool, as_attachment=True, filename=f"{skill.name}.zip", content_type=ZIP
     )

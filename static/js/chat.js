@@ -6,20 +6,8 @@
 (function () {
   "use strict";
 
-  // -- errors are visible, never only in the console -----------------------------
-  var errorBanner = document.getElementById("js-error");
-  function showError(message) {
-    if (!errorBanner) { return; }
-    errorBanner.textContent = "Something went wrong in this page: " + message + " (reload to recover).";
-    errorBanner.hidden = false;
-  }
-  window.onerror = function (message, source, line) {
-    showError(String(message) + (line ? " (line " + line + ")" : ""));
-    return false;
-  };
-  window.addEventListener("unhandledrejection", function (event) {
-    showError(String(event.reason && event.reason.message || event.reason));
-  });
+  // Errors reach the page's banner through errors.js (loaded by base.html).
+  var showError = window.AutoSkillErrors.show;
 
   var app = document.getElementById("chat-app");
   if (!app) { return; }

@@ -212,6 +212,7 @@ def test_chat_page_loads_its_scripts_from_static(alice_client):
 
     sources = re.findall(r'<script src="([^"]+)"', html)
     assert [s.rsplit("/", 1)[-1] for s in sources] == [
+        "errors.js",
         "markdown.js",
         "chat_panel.js",
         "chat.js",
