@@ -8,8 +8,6 @@ that changed meanwhile is never overwritten, and the user's text is kept on the 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -23,11 +21,10 @@ from proxy.skill_page_support import (
     NEW_SKILL_MD,
     Problem,
     SkillMdCheck,
-    forbidden_page,
     preview_fields,
-    read_only_reason,
     skill_md_check,
     skill_or_404,
+    with_writable_skill,
 )
 from skills.models import Skill, VersionOrigin
 from skills.selectors import current_skill_md
@@ -113,12 +110,9 @@ def skill_create_view(request: HttpRequest) -> HttpResponse:
 @csp
 @login_required
 @require_http_methods(["GET", "POST"])
-def skill_edit_view(request: HttpRequest, skill_id: Any) -> HttpResponse:
+@with_writable_skill
+def skill_edit_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     """Edit the SKILL.md with a live preview; saving is a new version."""
-    skill = skill_or_404(request, skill_id)
-    reason = read_only_reason(request.user, skill)
-    if reason:
-        return forbidden_page(request, skill=skill, message=reason)
     if request.method == "GET":
         return _editor(
             request,
@@ -192,20 +186,10 @@ def _save(
             bump=fields["version"] == skill.version,
             **fields,
         )
-    except Conflict as exc:
-        if "current_version_number" in exc.extra:
+    except ApplicationError as exc:
+        if isinstance(exc, Conflict) and "current_version_number" in exc.extra:
             skill.version_number = exc.extra["current_version_number"]
             return _stale(request, skill=skill, text=text, opened_at=opened_at)
-        failed = SkillMdCheck(None, [Problem(None, exc.message)], check.body)
-        return _editor(
-            request,
-            skill=skill,
-            text=text,
-            version_number=opened_at,
-            check=failed,
-            status=409,
-        )
-    except ApplicationError as exc:
         failed = SkillMdCheck(None, [Problem(None, exc.message)], check.body)
         return _editor(
             request,

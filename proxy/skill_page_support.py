@@ -8,7 +8,9 @@ says which name would be used instead of silently changing it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -65,6 +67,26 @@ def read_only_reason(user: Any, skill: Skill) -> str | None:
         f"“{skill.name}” belongs to the library {skill.library.slug}; library skills "
         "are read-only (curators edit them)."
     )
+
+
+def with_writable_skill(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """Hand `view` the skill named by `skill_id` when the user may change it.
+
+    Another user's skill is a 404; a library skill for a non-curator is a 403 page
+    with the reason, and the view never runs.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, skill_id: object, *args: Any, **kwargs: Any):
+        skill = skill_or_404(request, skill_id)
+        reason = read_only_reason(request.user, skill)
+        if reason:
+            return forbidden_page(request, skill=skill, message=reason)
+        return view(request, skill, *args, **kwargs)
+
+    return wrapped
 
 
 @dataclass(frozen=True)

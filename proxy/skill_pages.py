@@ -23,9 +23,9 @@ from autoskill_site.exceptions import ApplicationError
 from proxy.pages import csp
 from proxy.skill_page_support import (
     diff_lines,
-    forbidden_page,
     read_only_reason,
     skill_or_404,
+    with_writable_skill,
 )
 from skills.exporter import export_zip_spooled
 from skills.models import Library, Skill, SkillStatus, SkillUsage, SkillVersion
@@ -227,12 +227,9 @@ def _posted_number(request: HttpRequest, name: str) -> int | None:
 @csp
 @login_required
 @require_POST
-def skill_rollback_view(request: HttpRequest, skill_id: Any) -> HttpResponse:
+@with_writable_skill
+def skill_rollback_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     """Restore an earlier version as a new version (history is never rewritten)."""
-    skill = skill_or_404(request, skill_id)
-    reason = read_only_reason(request.user, skill)
-    if reason:
-        return forbidden_page(request, skill=skill, message=reason)
     to_number = _posted_number(request, "to_number")
     seen = _posted_number(request, "version_number")
     history = redirect("skill-history", skill_id=skill.pk)
@@ -269,12 +266,9 @@ def skill_rollback_view(request: HttpRequest, skill_id: Any) -> HttpResponse:
 @csp
 @login_required
 @require_POST
-def skill_status_view(request: HttpRequest, skill_id: Any) -> HttpResponse:
+@with_writable_skill
+def skill_status_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     """Archive (hidden from retrieval, nothing deleted) or restore a skill."""
-    skill = skill_or_404(request, skill_id)
-    reason = read_only_reason(request.user, skill)
-    if reason:
-        return forbidden_page(request, skill=skill, message=reason)
     status = request.POST.get("status", "")
     detail = redirect("skill-detail", skill_id=skill.pk)
     if status not in STATUS_ACTIONS:
@@ -294,12 +288,9 @@ def skill_status_view(request: HttpRequest, skill_id: Any) -> HttpResponse:
 @csp
 @login_required
 @require_POST
-def skill_delete_view(request: HttpRequest, skill_id: Any) -> HttpResponse:
+@with_writable_skill
+def skill_delete_view(request: HttpRequest, skill: Skill) -> HttpResponse:
     """Delete a skill and its whole history (archive keeps it instead)."""
-    skill = skill_or_404(request, skill_id)
-    reason = read_only_reason(request.user, skill)
-    if reason:
-        return forbidden_page(request, skill=skill, message=reason)
     try:
         skill_delete(skill_id=skill.pk)
     except ApplicationError as exc:
