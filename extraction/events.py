@@ -46,9 +46,17 @@ def event_payload(event: JobEvent) -> dict[str, Any]:
 
 
 def job_event_add(
-    *, job: ExtractionJob, message: str = "", data: dict[str, Any] | None = None
+    *,
+    job: ExtractionJob,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    push: bool = True,
 ) -> JobEvent:
-    """Append the job's current status as an event (redacted), then push it after commit."""
+    """Append the job's current status as an event (redacted), then push it after commit.
+
+    `push=False` records a note on a finished job without pushing it: browsers read a
+    pushed "completed" or "failed" event as news and would announce the job again.
+    """
     with transaction.atomic():
         last = JobEvent.objects.filter(job=job).aggregate(m=Max("seq"))["m"] or 0
         event = JobEvent.objects.create(
@@ -59,7 +67,8 @@ def job_event_add(
             message=redact_value(message)[:500],
             data=redact_value(data or {}),
         )
-        transaction.on_commit(lambda: _push(event))
+        if push:
+            transaction.on_commit(lambda: _push(event))
     return event
 
 

@@ -46,7 +46,9 @@ def _lease() -> timedelta:
 
 def live_job_for_window(*, user: Any, window_hash: str) -> ExtractionJob | None:
     return (
-        ExtractionJob.objects.filter(user=user, window_hash=window_hash)
+        ExtractionJob.objects.filter(
+            user=user, window_hash=window_hash, superseded_at__isnull=True
+        )
         .exclude(status=JobStatus.FAILED)
         .first()
     )

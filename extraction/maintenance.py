@@ -313,6 +313,7 @@ def apply_decision(
                 origin=VersionOrigin.EXTRACTION,
                 reason=decision.reason,
                 job_id=job_id,
+                status=settings.AUTOSKILL_EXTRACTION_SKILL_STATUS,
             )
             return Applied("added", skill, True)
         except Conflict as exc:

@@ -19,9 +19,11 @@ class JobStatus(models.TextChoices):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    # A curator stopped it while no live worker held it; it is never run again.
+    CANCELLED = "cancelled"
 
 
-TERMINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED)
+TERMINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobOutcome(models.TextChoices):
@@ -81,6 +83,19 @@ class ExtractionJob(models.Model):
         help_text="Candidate, neighbours, action, target, reason, similarity.",
     )
     upserted = models.JSONField(default=list, blank=True)
+    rerun_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rerun",
+        help_text="The finished job a curator re-ran as this one.",
+    )
+    superseded_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a curator re-ran this job; its re-run then owns the window.",
+    )
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
@@ -101,10 +116,11 @@ class ExtractionJob(models.Model):
             models.Index(fields=["status", "lease_expires_at"], name="job_lease"),
         ]
         constraints = [
-            # A failed window may be submitted again; anything else is a duplicate.
+            # A failed window may be submitted again; anything else is a duplicate,
+            # unless a curator re-ran it (the re-run then owns the window).
             models.UniqueConstraint(
                 fields=["user", "window_hash"],
-                condition=~Q(status="failed"),
+                condition=~Q(status="failed") & Q(superseded_at__isnull=True),
                 name="job_unique_live_window_per_user",
             ),
             models.CheckConstraint(

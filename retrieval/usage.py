@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from autoskill_site.exceptions import InvalidInput, NotFound
@@ -38,6 +38,7 @@ __all__ = [
     "query_key",
     "usage_prune",
     "usage_record",
+    "usage_stale_q",
     "usage_stats",
 ]
 
@@ -195,6 +196,23 @@ def _apply(
     return not repeat
 
 
+def usage_stale_q(
+    *, min_retrieved: int | None = None, max_used: int | None = None
+) -> Q | None:
+    """The stale rule on SkillUsage rows; None when pruning is off (threshold 0).
+
+    Pruning and the curators' "stale" admin filter share it, so what the admin calls
+    stale is exactly what the next pruning pass would archive.
+    """
+    if min_retrieved is None:
+        min_retrieved = settings.AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED
+    if max_used is None:
+        max_used = settings.AUTOSKILL_USAGE_PRUNE_MAX_USED
+    if min_retrieved <= 0:
+        return None
+    return Q(judged__gte=min_retrieved, used__lte=max_used)
+
+
 def usage_prune(
     *,
     user: Any,
@@ -208,18 +226,14 @@ def usage_prune(
     come from ``AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED`` / ``..._MAX_USED``. One query
     finds the candidates (optionally only ``skill_ids``, e.g. the rows just touched).
     """
-    if min_retrieved is None:
-        min_retrieved = settings.AUTOSKILL_USAGE_PRUNE_MIN_RETRIEVED
-    if max_used is None:
-        max_used = settings.AUTOSKILL_USAGE_PRUNE_MAX_USED
-    if min_retrieved <= 0:
+    stale = usage_stale_q(min_retrieved=min_retrieved, max_used=max_used)
+    if stale is None:
         return []
     rows = SkillUsage.objects.filter(
+        stale,
         user=user,
         skill__owner=user,
         skill__status=SkillStatus.ACTIVE,
-        judged__gte=min_retrieved,
-        used__lte=max_used,
     )
     if skill_ids is not None:
         rows = rows.filter(

@@ -1,11 +1,28 @@
-"""Browse-only admin for skills; edits go through services (curation comes later)."""
+"""The curators' skill admin. Admin classes only translate: every write is a service call.
+
+The pieces live beside this module: admin_skills (columns, SKILL.md change form,
+archive action), admin_versions (history, diff, rollback), admin_filters, and the
+review queue (admin_review) and usage counters (admin_usage).
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from skills.models import FileBlob, Library, Skill, SkillFile, SkillUsage, SkillVersion
+from skills import admin_review, admin_usage  # noqa: F401 - they register themselves
+from skills.admin_filters import (
+    OriginFilter,
+    OwnerFilter,
+    StaleFilter,
+    TagFilter,
+    with_curation_columns,
+)
+from skills.admin_libraries import LibraryAdmin, SkillPromoteAdminMixin
+from skills.admin_merge import SkillMergeAdminMixin
+from skills.admin_skills import SkillEditing
+from skills.models import FileBlob, Library, Skill, SkillFile, SkillVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,45 +38,46 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class SkillVersionInline(admin.TabularInline):
-    model = SkillVersion
-    fields = ("number", "version", "origin", "author", "reason", "created_at")
-    readonly_fields = fields
-    extra = 0
-    show_change_link = True
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class SkillFileInline(admin.TabularInline):
-    model = SkillFile
-    fields = ("path", "blob")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(Skill)
-class SkillAdmin(ReadOnlyAdmin):
+class SkillAdmin(
+    SkillMergeAdminMixin, SkillPromoteAdminMixin, SkillEditing, admin.ModelAdmin
+):
+    """Browse, filter, edit (a new version per save), roll back and archive skills."""
+
     list_display = (
         "title",
         "name",
         "owner",
         "library",
-        "version",
         "status",
+        "version_label",
+        "retrieved_total",
+        "relevant_total",
+        "used_total",
+        "current_origin_label",
         "updated_at",
     )
-    list_filter = ("status", "library")
-    search_fields = ("id", "name", "title", "description", "owner__username")
+    list_filter = (
+        "status",
+        OwnerFilter,
+        "library",
+        TagFilter,
+        OriginFilter,
+        StaleFilter,
+    )
+    search_fields = ("name", "title", "description", "triggers")
+    search_help_text = "Searches name, title, description and triggers."
     list_select_related = ("owner", "library")
-    inlines = [SkillFileInline, SkillVersionInline]
     date_hierarchy = "updated_at"
+    # Other curation features append their actions here (merge, promote).
+    actions = ["archive_selected", "merge_selected", "promote_to_library"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Skill]:
+        return with_curation_columns(super().get_queryset(request))
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Archiving keeps the history; deleting is the owner's decision (skill pages).
+        return False
 
 
 @admin.register(SkillVersion)
@@ -70,16 +88,7 @@ class SkillVersionAdmin(ReadOnlyAdmin):
     list_select_related = ("skill", "author")
 
 
-@admin.register(Library)
-class LibraryAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "created_at")
-    search_fields = ("slug", "name")
-
-
-@admin.register(SkillUsage)
-class SkillUsageAdmin(ReadOnlyAdmin):
-    list_display = ("user", "skill", "retrieved", "relevant", "used", "last_used_at")
-    list_select_related = ("user", "skill")
+admin.site.register(Library, LibraryAdmin)
 
 
 @admin.register(FileBlob)

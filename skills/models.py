@@ -112,6 +112,11 @@ class Skill(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
+        # Curator powers beyond editing one skill, granted separately in the admin.
+        permissions = [
+            ("merge_skill", "Can merge skills into one"),
+            ("promote_skill", "Can promote user skills into a library"),
+        ]
         indexes = [
             models.Index(fields=["owner", "status"], name="skill_owner_status"),
             models.Index(fields=["library", "status"], name="skill_library_status"),
@@ -158,6 +163,24 @@ class Skill(models.Model):
     @property
     def is_library_skill(self) -> bool:
         return self.library_id is not None
+
+
+class DraftManager(models.Manager):
+    """Only draft skills; the review queue is exactly these."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(status=SkillStatus.DRAFT)
+
+
+class SkillDraft(Skill):
+    """Skills waiting for a curator: the admin's review queue (status draft only)."""
+
+    objects = DraftManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "skill draft"
+        verbose_name_plural = "review queue"
 
 
 class SkillVersion(models.Model):

@@ -30,7 +30,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, with the curation dashboard as the admin index.
+    "autoskill_site.apps.AutoSkillAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -293,6 +294,17 @@ AUTOSKILL_EXTRACT_ENABLED = env_bool("AUTOSKILL_EXTRACT_ENABLED", True)
 # auto = every `extract_turn_limit` user turns; always = every turn; never = only on demand.
 AUTOSKILL_EXTRACT_MODE = env_str("AUTOSKILL_EXTRACT_MODE", "auto")
 AUTOSKILL_EXTRACT_TURN_LIMIT = env_int("AUTOSKILL_EXTRACT_TURN_LIMIT", 1, minimum=1)
+# Status of the skills extraction creates for users: active (used at once) or draft
+# (held in the admin's review queue until a curator approves it). Merges into an
+# existing skill keep its status. Promotions into a library always start as draft.
+AUTOSKILL_EXTRACTION_SKILL_STATUS = env_str(
+    "AUTOSKILL_EXTRACTION_SKILL_STATUS", "active"
+)
+if AUTOSKILL_EXTRACTION_SKILL_STATUS not in ("active", "draft"):
+    raise ImproperlyConfigured(
+        "AUTOSKILL_EXTRACTION_SKILL_STATUS must be 'active' or 'draft', got "
+        f"{AUTOSKILL_EXTRACTION_SKILL_STATUS!r}."
+    )
 # Messages of a conversation an extraction looks at (the original's ingest_window).
 AUTOSKILL_INGEST_WINDOW = env_int("AUTOSKILL_INGEST_WINDOW", 6, minimum=2)
 # Fused retrieval score at which an existing skill counts as "similar" in maintenance.

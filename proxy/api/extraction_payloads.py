@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from extraction.events import event_payload
-from extraction.models import ExtractionJob, JobEvent
+from extraction.models import ExtractionJob, JobEvent, JobStatus
 
 __all__ = [
     "ExtractionEventSerializer",
@@ -71,9 +71,7 @@ class ExtractionEventSerializer(serializers.Serializer):
     event_id = serializers.IntegerField()
     job_id = serializers.UUIDField()
     seq = serializers.IntegerField()
-    status = serializers.ChoiceField(
-        choices=["scheduled", "running", "completed", "failed"]
-    )
+    status = serializers.ChoiceField(choices=list(JobStatus.values))
     outcome = serializers.CharField(allow_null=True)
     trigger = serializers.CharField()
     message = serializers.CharField(allow_blank=True)
@@ -86,9 +84,7 @@ class ExtractionEventSerializer(serializers.Serializer):
 class ExtractionJobSerializer(serializers.Serializer):
     object = serializers.CharField(default="extraction_job")
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(
-        choices=["scheduled", "running", "completed", "failed"]
-    )
+    status = serializers.ChoiceField(choices=list(JobStatus.values))
     outcome = serializers.CharField(
         allow_null=True,
         help_text="no_candidate, added, merged, discarded or error once finished.",

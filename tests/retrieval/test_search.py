@@ -8,7 +8,13 @@ from retrieval.index import index_cache
 from retrieval.models import SkillEmbedding
 from retrieval.search import skill_search
 from skills.models import Library
-from skills.services import skill_archive, skill_delete, skill_promote, skill_update
+from skills.services import (
+    skill_archive,
+    skill_delete,
+    skill_promote,
+    skill_set_status,
+    skill_update,
+)
 from tests.factories import make_skill
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +192,9 @@ def test_promotion_moves_a_skill_between_scope_indexes(user, library, on_commit)
         user=user, query="write release notes", scope="user", top_k=5, min_score=0
     ).hits
     assert str(release.pk) not in [h.skill.id for h in hits]
+    # A promotion is a draft until a curator approves it.
+    with on_commit():
+        skill_set_status(skill_id=release.pk, status="active")
     hits = skill_search(
         user=user, query="write release notes", scope="library", top_k=5, min_score=0
     ).hits

@@ -11,6 +11,7 @@ from skills.services import (
     skill_archive,
     skill_delete,
     skill_promote,
+    skill_set_status,
     skill_update,
 )
 from tests.factories import make_skill
@@ -85,8 +86,12 @@ def test_promotion_moves_folder_from_user_to_library(
         skill = make_skill(owner=user, title="Promote Me")
     with on_commit():
         skill_promote(skill_id=skill.pk, library=library)
-    assert (store_dir / "Common" / "team" / "promote-me" / "SKILL.md").is_file()
+    # A promotion is a draft until a curator approves it: mirrored nowhere meanwhile.
     assert not (store_dir / "Users" / "alice").exists()
+    assert not (store_dir / "Common" / "team" / "promote-me").exists()
+    with on_commit():
+        skill_set_status(skill_id=skill.pk, status="active")
+    assert (store_dir / "Common" / "team" / "promote-me" / "SKILL.md").is_file()
 
 
 def test_hostile_usernames_cannot_escape_the_root(
