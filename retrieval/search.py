@@ -22,6 +22,7 @@ from autoskill_site.providers.embeddings import (
     EmbeddingError,
     embedder_from_settings,
 )
+from retrieval.background import background_cosine, background_vectors
 from retrieval.fusion import fuse
 from retrieval.index import IndexedSkill, ScopeIndex, index_cache
 from retrieval.text import tokenize
@@ -129,12 +130,15 @@ def skill_search(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    query_vector = None
+    query_vector = background = None
     if embedder is not None:
         try:
             query_vector = _query_vectors.get(embedder, query)
         except EmbeddingError:
             query_vector = None  # the keyword side still answers
+        if query_vector is not None:
+            # Embedded once per process and signature; None if that failed.
+            background = background_vectors(embedder=embedder)
     timings["embed_ms"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
@@ -150,6 +154,7 @@ def skill_search(
         query_vector=query_vector,
         top_k=top_k,
         min_score=min_score,
+        background=background,
     )
     hits = [h for h in hits if _visible(h.skill, user)]
     timings["search_ms"] = (time.perf_counter() - started) * 1000
@@ -167,8 +172,14 @@ def rank(
     query_vector: np.ndarray | None,
     top_k: int,
     min_score: float,
+    background: np.ndarray | None = None,
 ) -> tuple[list[SkillHit], str]:
-    """Score every candidate of the given scopes together, so scores share one scale."""
+    """Score every candidate of the given scopes together, so scores share one scale.
+
+    `background` is the background skills' matrix (retrieval/background.py): its
+    cosine is every query's runner-up floor, so a scope of one skill is not
+    scored as if nothing could compete with it.
+    """
     tokens = tokenize(query)
     skills: list[IndexedSkill] = []
     keyword_parts, cosine_parts, has_parts = [], [], []
@@ -198,7 +209,14 @@ def rank(
     candidates = _candidates(keyword, cosine, top_k)
     keyword_c = keyword[candidates]
     if cosine is not None:
-        scores = fuse(keyword_c, cosine[candidates], query_token_count=len(tokens))
+        scores = fuse(
+            keyword_c,
+            cosine[candidates],
+            query_token_count=len(tokens),
+            background_cosine=background_cosine(
+                vectors=background, query_vector=query_vector
+            ),
+        )
         missing = ~has_vector[candidates]
         if missing.any():
             # Rows without a vector yet are scored on keywords alone, not as cosine 0.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -119,3 +121,66 @@ def test_single_document_and_custom_params() -> None:
     )
     # Then the logistic of the single feature is returned
     assert np.isclose(out[0], 1 / (1 + np.exp(-1.0)))
+
+
+def test_background_cosine_is_the_runner_up_of_a_lone_document() -> None:
+    # Given a one-document scope whose cosine is what unrelated text gets (e5 ~0.85)
+    keyword = np.zeros(1, dtype=np.float32)
+    cosine = np.array([0.85], dtype=np.float32)
+    # When there is no competitor, the whole cosine was its margin
+    alone = fuse(keyword, cosine, query_token_count=4)[0]
+    # Then a background text as close as the document takes the certainty away
+    floored = fuse(keyword, cosine, query_token_count=4, background_cosine=0.85)[0]
+    assert alone > 0.99 and floored < 0.05
+
+
+def test_keyword_floor_discounts_one_shared_word_in_a_long_query() -> None:
+    # Given the browser-test case measured with e5: a 60-token release procedure
+    # against a lone commit-message skill sharing two template words (goal, style)
+    keyword = np.array([0.28], dtype=np.float32)
+    cosine = np.array([0.850], dtype=np.float32)
+    args = {"query_token_count": 60, "background_cosine": 0.811}
+    # Then without the per-token floor it looked like a near-duplicate
+    no_floor = replace(HYBRID, keyword_floor=0.0)
+    assert fuse(keyword, cosine, params=no_floor, **args)[0] > 0.9
+    # And with it the score is far below the dedupe threshold (0.5)
+    assert fuse(keyword, cosine, **args)[0] < 0.05
+    # While the same skill's own trigger (3 of 3 tokens) stays likely
+    trigger = fuse(
+        np.array([0.71], dtype=np.float32),
+        np.array([0.930], dtype=np.float32),
+        query_token_count=3,
+        background_cosine=0.834,
+    )
+    assert trigger[0] > 0.95
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(5, 50, width=32), min_size=3, max_size=30),
+    st.lists(st.floats(0.75, 1.0, width=32), min_size=30, max_size=30),
+    st.integers(1, 12),
+)
+def test_floors_below_the_real_runner_up_change_nothing(
+    kw: list[float], cos: list[float], qtc: int
+) -> None:
+    # Given a library-sized result where real skills score above both floors
+    n = len(kw)
+    keyword = np.array(kw, dtype=np.float32)
+    cosine = np.array(cos[:n], dtype=np.float32)
+    # When fused with and without a background below every real cosine
+    plain = [replace(p, keyword_floor=0.0) for p in (HYBRID, KEYWORD_ONLY)]
+    # Then the scores are identical in both modes (floors of 0.1/token <= 1.2 < 5)
+    assert np.array_equal(
+        fuse(keyword, cosine, query_token_count=qtc, background_cosine=0.7),
+        fuse(keyword, cosine, query_token_count=qtc, params=plain[0]),
+    )
+    assert np.array_equal(
+        fuse(keyword, None, query_token_count=qtc),
+        fuse(keyword, None, query_token_count=qtc, params=plain[1]),
+    )
+
+
+def test_shipped_floors_are_on_and_custom_params_default_to_none() -> None:
+    assert HYBRID.keyword_floor > 0 and KEYWORD_ONLY.keyword_floor > 0
+    assert FusionParams(weights=(1.0,), bias=0.0).keyword_floor == 0.0
