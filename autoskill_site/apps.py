@@ -11,3 +11,7 @@ class AutoSkillAdminConfig(AdminConfig):
     """
 
     default_site = "autoskill_site.admin_site.AutoSkillAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from autoskill_site import checks  # noqa: F401 - registers the deploy check

@@ -6,11 +6,12 @@ all queued on ONE shared thread, so concurrent proxied requests serialise there.
 These hooks are pure CPU (headers, cookies, lazy objects), so the subclasses call
 them inline. The only hooks that can touch the database (saving a modified session,
 storing messages into the session) still hop, exactly when they would do I/O.
+`RequestLogMiddleware`, first in the stack, logs and counts every request.
 """
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
@@ -18,6 +19,8 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
+
+from autoskill_site.request_log import RequestRecord
 
 
 class InlineHooks:
@@ -86,3 +89,37 @@ class CsrfViewMiddleware(InlineHooks, CsrfViewMiddleware):
                 return check(request, callback, callback_args, callback_kwargs)
 
             self.process_view = process_view
+
+
+class RequestLogMiddleware:
+    """One JSON log line and the HTTP metrics per request (autoskill_site/request_log.py).
+
+    Sync and async capable, like OpenAIErrorMiddleware: an async request never hops
+    to a thread for it, and it measures nothing but clocks and headers.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response) -> None:  # noqa: ANN001
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):  # noqa: ANN001, ANN204
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        record = RequestRecord(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            record.detach()
+        return record.respond(request, response)
+
+    async def __acall__(self, request):  # noqa: ANN001, ANN204
+        record = RequestRecord(request)
+        try:
+            response = await self.get_response(request)
+        finally:
+            record.detach()
+        return record.respond(request, response)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from autoskill_site.exceptions import Conflict
-from autoskill_site.providers.llm import LLMClient, LLMError
+from autoskill_site.providers.llm import LLMClient
 from extraction.candidate import Candidate
 from extraction.extract import parse_json_answer
 from extraction.merging import merge_fields, merged_with_llm
@@ -340,25 +341,71 @@ def _merge(
         fields = merged_with_llm(existing, candidate, llm) or merge_fields(
             existing, candidate
         )
-        if keep_identity:
-            fields.pop("description", None)
-            fields.pop("title", None)
-        before = existing.version_number
         try:
-            skill = skill_update(
-                skill_id=existing.pk,
-                expected_version_number=before,
-                bump=True,
-                origin=VersionOrigin.MERGE,
-                reason=decision.reason,
-                confidence=max(existing.confidence or 0.0, candidate.confidence),
+            return _write_merge(
+                existing=existing,
+                candidate=candidate,
+                decision=decision,
                 job_id=job_id,
-                **fields,
+                fields=fields,
+                keep_identity=keep_identity,
             )
         except Conflict as exc:
             # Either another merge landed first (merge into the new state), or the
             # merged description collides with another skill's identity (keep ours).
             keep_identity = keep_identity or "current_version_number" not in exc.extra
-            continue
-        return Applied("merged", skill, skill.version_number != before)
-    raise LLMError("the skill kept changing under concurrent merges", retryable=True)
+    # Every optimistic attempt lost a race (a hot skill: fifty jobs merging at once).
+    # Failing the job would drop its update, so the last attempt holds the row and
+    # cannot lose. Only the deterministic merge runs there: the model is never
+    # called while a row is locked.
+    with transaction.atomic():
+        existing = Skill.objects.select_for_update().get(
+            pk=decision.target_skill_id, owner=user
+        )
+        fields = merge_fields(existing, candidate)
+        try:
+            return _write_merge(
+                existing=existing,
+                candidate=candidate,
+                decision=decision,
+                job_id=job_id,
+                fields=fields,
+                keep_identity=keep_identity,
+            )
+        except Conflict:
+            if keep_identity:
+                raise
+        return _write_merge(
+            existing=existing,
+            candidate=candidate,
+            decision=decision,
+            job_id=job_id,
+            fields=fields,
+            keep_identity=True,
+        )
+
+
+def _write_merge(
+    *,
+    existing: Skill,
+    candidate: Candidate,
+    decision: Decision,
+    job_id: Any,
+    fields: dict[str, Any],
+    keep_identity: bool,
+) -> Applied:
+    """One compare-and-set write of merged `fields` over `existing`; Conflict if lost."""
+    if keep_identity:
+        fields = {k: v for k, v in fields.items() if k not in ("description", "title")}
+    before = existing.version_number
+    skill = skill_update(
+        skill_id=existing.pk,
+        expected_version_number=before,
+        bump=True,
+        origin=VersionOrigin.MERGE,
+        reason=decision.reason,
+        confidence=max(existing.confidence or 0.0, candidate.confidence),
+        job_id=job_id,
+        **fields,
+    )
+    return Applied("merged", skill, skill.version_number != before)

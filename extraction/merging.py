@@ -66,8 +66,10 @@ def merge_fields(existing: Skill, candidate: Candidate) -> dict[str, Any]:
     return {
         "description": description,
         "instructions": instructions,
-        "triggers": _union(existing.triggers, fields["triggers"])[:8],
-        "tags": _union(existing.tags, fields["tags"])[:8],
+        # A full union, as the original merges: a cap here silently dropped every
+        # trigger learned after the eighth (a lost update by another name).
+        "triggers": _union(existing.triggers, fields["triggers"]),
+        "tags": _union(existing.tags, fields["tags"]),
     }
 
 
@@ -112,6 +114,6 @@ def merged_with_llm(
     return {
         "description": merged.description,
         "instructions": merged.instructions,
-        "triggers": _union(existing.triggers, merged.triggers, base["triggers"])[:8],
-        "tags": _union(existing.tags, merged.tags, base["tags"])[:8],
+        "triggers": _union(existing.triggers, merged.triggers, base["triggers"]),
+        "tags": _union(existing.tags, merged.tags, base["tags"]),
     }

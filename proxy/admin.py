@@ -27,8 +27,11 @@ class ApiKeyCreateForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ("owner", "name", "can_act_for_users")
-        labels = {"can_act_for_users": "Service key"}
+        fields = ("owner", "name", "can_act_for_users", "rate_limit_per_minute")
+        labels = {
+            "can_act_for_users": "Service key",
+            "rate_limit_per_minute": "Rate limit (requests per minute)",
+        }
 
     def clean_owner(self) -> Any:
         owner = self.cleaned_data["owner"]
@@ -89,7 +92,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyCreateForm
     actions = ["revoke"]
     fieldsets = (
-        (None, {"fields": ("prefix", "name", "owner", "can_act_for_users")}),
+        (
+            None,
+            {
+                "fields": (
+                    "prefix",
+                    "name",
+                    "owner",
+                    "can_act_for_users",
+                    "rate_limit_per_minute",
+                )
+            },
+        ),
         ("Use", {"fields": ("created_at", "last_used_at", "revoked_at")}),
     )
     readonly_fields = (
@@ -97,6 +111,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "name",
         "owner",
         "can_act_for_users",
+        "rate_limit_per_minute",
         "created_at",
         "last_used_at",
         "revoked_at",
@@ -116,7 +131,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         if obj is None:
-            return ((None, {"fields": ("owner", "name", "can_act_for_users")}),)
+            fields = ("owner", "name", "can_act_for_users", "rate_limit_per_minute")
+            return ((None, {"fields": fields}),)
         return self.fieldsets
 
     def get_readonly_fields(
@@ -157,6 +173,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             owner=form.cleaned_data["owner"],
             name=form.cleaned_data.get("name") or "",
             can_act_for_users=bool(form.cleaned_data.get("can_act_for_users")),
+            rate_limit_per_minute=form.cleaned_data.get("rate_limit_per_minute"),
         )
         for field in ApiKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(issued.api_key, field.attname))

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from autoskill_site.exceptions import ApplicationError, NotFound
 from proxy.models import ApiKey
+from proxy.ratelimit import rate_limit_check
 
 KEY_PREFIX = "ask_"
 # last_used_at is informational; writing it on every request would serialise requests.
@@ -42,9 +43,16 @@ def key_digest(secret: str) -> str:
 
 
 def api_key_create(
-    *, owner: Any, name: str = "", can_act_for_users: bool = False
+    *,
+    owner: Any,
+    name: str = "",
+    can_act_for_users: bool = False,
+    rate_limit_per_minute: int | None = None,
 ) -> IssuedKey:
-    """Issue a key for `owner`; the plaintext is returned once."""
+    """Issue a key for `owner`; the plaintext is returned once.
+
+    `rate_limit_per_minute`: this key's own limit (None: the server's, 0: none).
+    """
     prefix = KEY_PREFIX + secrets.token_hex(4)
     secret = f"{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
@@ -53,6 +61,7 @@ def api_key_create(
         prefix=prefix,
         key_hash=key_digest(secret),
         can_act_for_users=can_act_for_users,
+        rate_limit_per_minute=rate_limit_per_minute,
     )
     return IssuedKey(api_key=api_key, secret=secret)
 
@@ -114,13 +123,31 @@ class _RecentKeys:
 recent_keys = _RecentKeys()
 
 
+def _could_be_key(secret: str) -> bool:
+    """Worth a lookup: one of our keys, or the configured static key (`serve
+    --proxy-api-key`, stored like any key by proxy/static_key.py)."""
+    if len(secret) > 200:
+        return False
+    if secret.startswith(KEY_PREFIX):
+        return True
+    static = getattr(settings, "AUTOSKILL_PROXY_API_KEY", "")
+    return bool(static) and hmac.compare_digest(
+        secret.encode("utf-8"), static.encode("utf-8")
+    )
+
+
 def api_key_authenticate(*, secret: str) -> ApiKey:
-    """Return the live key matching `secret`, or raise AuthenticationFailed."""
-    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+    """Return the live key matching `secret`, or raise AuthenticationFailed.
+
+    Each success counts one request against the key's rate limit (proxy/ratelimit.py),
+    which raises RateLimited once it is used up: every caller of a key passes here.
+    """
+    if not _could_be_key(secret):
         raise AuthenticationFailed("Incorrect API key provided.")
     digest = key_digest(secret)
     cached = recent_keys.get(digest)
     if cached is not None:
+        rate_limit_check(api_key=cached)
         return cached
     api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
     if api_key is None or api_key.revoked_at is not None or not api_key.owner.is_active:
@@ -133,4 +160,5 @@ def api_key_authenticate(*, secret: str) -> ApiKey:
     ):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+    rate_limit_check(api_key=api_key)
     return api_key

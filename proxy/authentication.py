@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from autoskill_site.exceptions import InvalidInput
 from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
 from proxy.identity import SUB_USER_HEADER, acting_user
+from proxy.ratelimit import RateLimited
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -22,6 +23,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             api_key = api_key_authenticate(secret=bearer_token(header))
         except AuthenticationFailed as exc:
             raise exceptions.AuthenticationFailed(exc.message) from exc
+        except RateLimited as exc:
+            # As an APIException DRF marks the request anonymous before answering, so
+            # nothing (the browsable renderer) authenticates, and counts, it again.
+            throttled = exceptions.Throttled(detail=exc.message)
+            throttled.wait = exc.decision.retry_after
+            raise throttled from exc
         requested = request.headers.get(SUB_USER_HEADER)
         if not requested and api_key.can_act_for_users:
             body = request.data if isinstance(request.data, dict) else {}

@@ -10,13 +10,13 @@ keep working. Errors name the offending field in `param`, as OpenAI does
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import JsonResponse
 
+from autoskill_site.sanitize import JSONRefused, json_loads_bounded
 from proxy.errors import error_body
 
 __all__ = ["ChatRequest", "ProxyError", "parse_chat_request", "query_of"]
@@ -115,10 +115,12 @@ def _check_message(index: int, message: Any) -> None:
 def parse_chat_request(raw: bytes) -> ChatRequest:
     """A `ChatRequest` from the raw body, or ProxyError(400) naming the bad field."""
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = json_loads_bounded(raw or b"null")
+    except JSONRefused as exc:
+        raise _invalid(str(exc), None, "invalid_json") from None
+    except ValueError:  # UnicodeDecodeError included
         raise _invalid(
-            "The request body is not valid JSON.", None, "invalid_json"
+            "The request body is not valid UTF-8 JSON.", None, "invalid_json"
         ) from None
     if not isinstance(body, dict):
         raise _invalid(

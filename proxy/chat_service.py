@@ -40,7 +40,7 @@ from extraction.models import JobTrigger
 from extraction.services.run import extraction_submit
 from extraction.triggers import ExtractMode, proxy_window, should_extract_turn
 from proxy.chat_sessions import chat_history, chat_message_append, chat_session_get
-from proxy.chat_stream import Reply, sse_payloads
+from proxy.chat_stream import Reply, sse_payloads, truncated_stream_error
 from proxy.engine import db_hop
 from proxy.models import ChatMessage, ChatMessageStatus, ChatRole, ChatSession
 from proxy.turn_retrieval import TurnRetrieval, audit_usage, retrieve_turn
@@ -331,6 +331,11 @@ class ChatTurn:
                 try:
                     payload = pending.result()
                 except StopAsyncIteration:
+                    if not reply.finished:
+                        yield {
+                            "type": "error",
+                            "message": truncated_stream_error().message,
+                        }
                     return
                 except UpstreamError as exc:
                     yield {"type": "error", "message": exc.message}

@@ -15,6 +15,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from autoskill_site.exceptions import InvalidInput, NotFound
+from autoskill_site.sanitize import without_nul
 from extraction.triggers import parse_extract_mode
 from proxy.models import (
     CHAT_MAX_TOP_K,
@@ -119,7 +120,7 @@ def chat_session_settings(session: ChatSession) -> dict[str, Any]:
 
 
 def _clean_title(title: object) -> str:
-    text = " ".join(str(title or "").split())
+    text = " ".join(without_nul(str(title or "")).split())
     if not text:
         raise InvalidInput("The title must not be empty.")
     return text[:MAX_TITLE_CHARS]
@@ -210,6 +211,8 @@ def chat_message_append(
     trace: dict[str, Any] | None = None,
 ) -> ChatMessage:
     """Append a message under the next seq; call with the session row locked."""
+    # PostgreSQL cannot store NUL; a user's paste or a model's reply may hold one.
+    content, error, trace = without_nul(content), without_nul(error), without_nul(trace)
     last = ChatMessage.objects.filter(session_id=session.pk).aggregate(m=Max("seq"))
     message = ChatMessage(
         session=session,

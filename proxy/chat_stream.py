@@ -22,12 +22,21 @@ from typing import Any
 
 from autoskill_site.providers.upstream import UpstreamError, UpstreamStream
 
-__all__ = ["Reply", "relay_chat_stream", "sse_payloads"]
+__all__ = ["Reply", "relay_chat_stream", "sse_payloads", "truncated_stream_error"]
 
 logger = logging.getLogger(__name__)
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
 _END = object()
+
+
+def truncated_stream_error() -> UpstreamError:
+    return UpstreamError(
+        502,
+        "The upstream closed the stream before the reply was finished (no "
+        "finish_reason and no [DONE]); the text so far is incomplete.",
+        code="upstream_truncated",
+    )
 
 
 def sse(data: dict[str, Any]) -> bytes:
@@ -43,6 +52,9 @@ class Reply:
         self.created = 0
         self.parts: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
+        # Whether choice 0 ended with a finish_reason: a stream that closes without
+        # one (and without [DONE]) was cut off, and its text is not a whole reply.
+        self.finished = False
 
     def add(self, chunk: dict[str, Any]) -> None:
         self.id = self.id or str(chunk.get("id") or "")
@@ -51,6 +63,8 @@ class Reply:
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
+            if choice.get("finish_reason"):
+                self.finished = True
             delta = choice.get("delta") or {}
             if isinstance(delta.get("content"), str):
                 self.parts.append(delta["content"])
@@ -161,6 +175,7 @@ async def relay_chat_stream(
     """
     reply = Reply()
     first = True
+    done = False
     try:
         async with aclosing(sse_payloads(stream, keepalive=keepalive)) as payloads:
             async for payload in payloads:
@@ -168,6 +183,7 @@ async def relay_chat_stream(
                     yield KEEPALIVE
                     continue
                 if payload == "[DONE]":
+                    done = True
                     break
                 try:
                     chunk = json.loads(payload)
@@ -186,6 +202,8 @@ async def relay_chat_stream(
                     yield sse({**chunk, "autoskill": first_extra()})
                 else:
                     yield b"data: " + payload.encode("utf-8") + b"\n\n"
+        if not (done or reply.finished):
+            raise truncated_stream_error()
     except UpstreamError as exc:
         yield sse(exc.body())
         yield DONE

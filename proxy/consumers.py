@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -49,6 +48,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from autoskill_site.exceptions import ApplicationError, InvalidInput
+from autoskill_site.sanitize import JSONRefused, json_loads_bounded
 from extraction.events import job_events_after, user_group
 from extraction.models import TERMINAL_STATUSES
 from proxy.chat_commands import chat_command_run_async, parse_command
@@ -182,7 +182,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._error("Send JSON text frames, not binary ones.")
             return
         try:
-            content = json.loads(text_data)
+            content = json_loads_bounded(text_data)
+        except JSONRefused as exc:
+            await self._error(str(exc))
+            return
         except ValueError:
             await self._error("The message is not valid JSON.")
             return
@@ -204,6 +207,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await handler(content)
         except ApplicationError as exc:
             await self._error(exc.message, request=kind)
+        except Exception:
+            # Uncaught, it would close the socket (and the tab's reply with it).
+            logger.exception("chat socket message %r failed", kind)
+            await self._error(
+                "The server failed to handle this message; see the logs.", request=kind
+            )
 
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[None]]]:
         return {

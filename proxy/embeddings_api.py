@@ -10,7 +10,6 @@ lists or `base64` of little-endian float32, as OpenAI sends them.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
@@ -20,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 
 from autoskill_site.providers.embeddings import EmbeddingError, embedder_from_settings
+from autoskill_site.sanitize import JSONRefused, json_loads_bounded
 from proxy.chat_request import ProxyError
 
 __all__ = ["embeddings_response"]
@@ -70,10 +70,12 @@ def _encode(row: np.ndarray, fmt: str) -> list[float] | str:
 async def embeddings_response(raw: bytes) -> JsonResponse:
     """The OpenAI embeddings response for the raw request body."""
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = json_loads_bounded(raw or b"null")
+    except JSONRefused as exc:
+        raise _bad(str(exc), None, "invalid_json") from None
+    except ValueError:  # UnicodeDecodeError included
         raise _bad(
-            "The request body is not valid JSON.", None, "invalid_json"
+            "The request body is not valid UTF-8 JSON.", None, "invalid_json"
         ) from None
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object.", None, "invalid_request")

@@ -27,6 +27,7 @@ from accounts.services import clean_external_id
 from autoskill_site.exceptions import ApplicationError, InvalidInput
 from autoskill_site.providers.llm import LLMPurpose
 from autoskill_site.providers.llm_config import LLMConfig, resolve_llm_config
+from autoskill_site.request_log import annotate_request
 from extraction.triggers import proxy_extraction_submit, proxy_window_job
 from proxy.auth import AuthenticationFailed, api_key_authenticate, bearer_token
 from proxy.chat_request import ChatRequest, ProxyError, query_of
@@ -126,7 +127,9 @@ def authenticate(
         if sub_user and not api_key.can_act_for_users:
             # Ignored for an ordinary key, but a malformed header is still refused.
             clean_external_id(sub_user)
-        return acting_user(api_key=api_key, requested=requested), api_key
+        user = acting_user(api_key=api_key, requested=requested)
+        annotate_request(user_id=user.pk, key_prefix=api_key.prefix)  # the request log
+        return user, api_key
     except InvalidInput as exc:
         param = None if sub_user else "user"
         raise ProxyError(400, exc.message, param=param) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django import db
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -12,6 +13,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from autoskill_site.exceptions import ApplicationError
 
+# What a 503 for an unreachable database asks clients to wait before retrying.
+DATABASE_RETRY_AFTER_SECONDS = 5
 TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -26,9 +29,16 @@ TYPES = {
 
 
 def error_body(
-    status: int, message: str, *, code: str | None = None, param: str | None = None
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
-    kind = TYPES.get(
+    """The envelope; `kind` overrides the type the status implies (OpenAI's 429s say
+    `requests` or `tokens`)."""
+    kind = kind or TYPES.get(
         status, "server_error" if status >= 500 else "invalid_request_error"
     )
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -70,6 +80,11 @@ def drf_openai_exception_handler(exc: Exception, context: dict) -> Response | No
     elif isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
         response.status_code = 401
         response.data = error_body(401, str(exc.detail), code="invalid_api_key")
+    elif isinstance(exc, drf.Throttled):
+        # The key's rate limit (proxy/authentication.py); DRF set Retry-After.
+        response.data = error_body(
+            429, str(exc.detail), code="rate_limit_exceeded", kind="requests"
+        )
     else:
         code = getattr(exc, "default_code", None)
         response.data = error_body(
@@ -78,14 +93,14 @@ def drf_openai_exception_handler(exc: Exception, context: dict) -> Response | No
     return response
 
 
-def _is_v1(request: HttpRequest) -> bool:
+def is_v1(request: HttpRequest) -> bool:
     return request.path.startswith("/v1/") or request.path == "/v1"
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None):  # noqa: ANN201
     from django.views.defaults import page_not_found
 
-    if _is_v1(request):
+    if is_v1(request):
         return error_response(404, f"Unknown path {request.path}.", code="unknown_url")
     return page_not_found(request, exception)
 
@@ -93,7 +108,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None):  # noq
 def handler500(request: HttpRequest):  # noqa: ANN201
     from django.views.defaults import server_error
 
-    if _is_v1(request):
+    if is_v1(request):
         return error_response(
             500, "The server failed to handle the request.", code="internal_error"
         )
@@ -103,6 +118,11 @@ def handler500(request: HttpRequest):  # noqa: ANN201
 class OpenAIErrorMiddleware:
     """Every /v1 error is an OpenAI envelope, also in DEBUG and for non-DRF responses.
 
+    It is also where request limits apply, being ahead of everything that reads a
+    body or resolves a key: an oversized body is refused from its Content-Length
+    (proxy/body_limits.py, every path), and each /v1 request opens the rate-limit
+    scope that authentication counts the key in (proxy/ratelimit.py).
+
     Sync and async capable: in an async stack a sync-only middleware would cost
     every async view (the proxy's chat path) a thread hop.
     """
@@ -111,20 +131,41 @@ class OpenAIErrorMiddleware:
     async_capable = True
 
     def __init__(self, get_response) -> None:  # noqa: ANN001
+        # Imported here: both modules build on this one's envelope.
+        from proxy import body_limits, ratelimit
+
         self.get_response = get_response
+        self.limits = body_limits
+        self.ratelimit = ratelimit
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest):  # noqa: ANN204
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        return self._envelope(request, self.get_response(request))
+        if refused := self.limits.refuse_oversized(request):
+            return refused
+        if not is_v1(request):
+            return self.get_response(request)
+        with self.ratelimit.rate_limit_scope(path=request.path) as scope:
+            response = self.get_response(request)
+        return self.ratelimit.rate_limit_annotate(
+            self._envelope(request, response), scope
+        )
 
     async def __acall__(self, request: HttpRequest):  # noqa: ANN204
-        return self._envelope(request, await self.get_response(request))
+        if refused := self.limits.refuse_oversized(request):
+            return refused
+        if not is_v1(request):
+            return await self.get_response(request)
+        with self.ratelimit.rate_limit_scope(path=request.path) as scope:
+            response = await self.get_response(request)
+        return self.ratelimit.rate_limit_annotate(
+            self._envelope(request, response), scope
+        )
 
     def _envelope(self, request: HttpRequest, response):  # noqa: ANN001, ANN202
-        if not _is_v1(request) or response.status_code < 400:
+        if not is_v1(request) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -141,10 +182,28 @@ class OpenAIErrorMiddleware:
         return envelope
 
     def process_exception(self, request: HttpRequest, exception: Exception):  # noqa: ANN201
-        if not _is_v1(request):
+        if too_big := self.limits.too_big_exception_response(request, exception):
+            return too_big
+        if not is_v1(request):
             return None
+        if isinstance(exception, self.ratelimit.RateLimited):
+            return exception.response()
         import logging
 
+        if isinstance(exception, db.OperationalError | db.InterfaceError):
+            # Down, restarting, or no pooled connection within DATABASE_POOL_TIMEOUT:
+            # transient, so a 503 the SDKs retry, and one line instead of a traceback
+            # per request while it lasts.
+            logging.getLogger("proxy").error(
+                "Database unavailable on %s: %s", request.path, exception
+            )
+            response = error_response(
+                503,
+                "The database is unavailable right now; please retry shortly.",
+                code="database_unavailable",
+            )
+            response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+            return response
         logging.getLogger("proxy").exception("Unhandled error on %s", request.path)
         return error_response(
             500, "The server failed to handle the request.", code="internal_error"

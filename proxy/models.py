@@ -24,6 +24,12 @@ class ApiKey(models.Model):
         default=False,
         help_text="Trusted service key: may act for named sub-users namespaced under the owner.",
     )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests per minute this key may make on each /v1 limit; empty: "
+        "the server's AUTOSKILL_RATE_LIMIT_* settings, 0: unlimited.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -42,6 +48,29 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class RateLimitWindow(models.Model):
+    """Requests one API key made in one fixed window, when no Redis is configured.
+
+    `bucket` names the key (its prefix) and the limit counted; rows of past windows
+    are deleted as new windows start (proxy/ratelimit.py).
+    """
+
+    bucket = models.CharField(max_length=64)
+    window_start = models.BigIntegerField(help_text="Unix time the window began.")
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "window_start"], name="ratelimitwindow_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["window_start"], name="ratelimitwindow_start")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket}@{self.window_start}: {self.hits}"
 
 
 def default_chat_scope() -> str:

@@ -181,6 +181,8 @@ def start_processes(
         "AUTOSKILL_REWRITE_MODE": "never",
         "AUTOSKILL_EXTRACT_ENABLED": "0",
         "AUTOSKILL_USAGE_AUDIT_RATE": "0",
+        # One key sends every request: the per-key limit would refuse most of them.
+        "AUTOSKILL_RATE_LIMIT_PER_MINUTE": "0",
         "OMP_WAIT_POLICY": "passive",
         "DJANGO_LOG_LEVEL": "WARNING",
     }

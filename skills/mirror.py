@@ -4,12 +4,15 @@ The database is the truth. After a change commits, the skill's folder is rewritt
 from the latest SkillVersion; `mirror_rebuild` recreates the whole tree and reports
 drift. Every file is written to a temporary name and renamed, so a crash never
 leaves half a file, and every path is built from validated segments under the root.
+A full or read-only disk never fails a write that already committed: the mirror
+logs the error and falls behind until `rebuild_mirror` runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -26,6 +29,7 @@ USERS_DIR = "Users"
 COMMON_DIR = "Common"
 _USER_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}$")
 _state = threading.local()
+logger = logging.getLogger(__name__)
 
 
 class UnsafePath(ValueError):
@@ -56,15 +60,47 @@ def is_deferred() -> bool:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Serialise mirror writers across threads and processes sharing one root."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".mirror.lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _behind_on_disk_errors(what: str) -> Iterator[None]:
+    """Log a failed post-commit mirror write instead of raising it.
+
+    These writes run from `transaction.on_commit`: raising would turn a saved change
+    into an error for the user (and skip the remaining callbacks) although the
+    database, the truth, already holds it. `rebuild_mirror --check` shows the drift.
+    """
+    try:
+        yield
+    except OSError as exc:
+        logger.error(
+            "SkillBank mirror fell behind the database (%s): %s. The change is saved; "
+            "run `manage.py rebuild_mirror` once the disk is writable.",
+            what,
+            exc,
+        )
+
+
+@contextlib.contextmanager
+def _locked(root: Path, *, shared: bool = False) -> Iterator[None]:
+    """Serialise mirror writers across threads and processes sharing one root.
+
+    A drift check (`shared`) opens the lock read-only and creates nothing, so it
+    still works on the read-only disk whose drift it is meant to show.
+    """
+    if shared:
+        try:
+            handle = open(root / ".mirror.lock", "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            handle = None  # nothing was ever mirrored here
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / ".mirror.lock", "a+b")  # noqa: SIM115 - closed below
+    with handle or contextlib.nullcontext():
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def user_segment(username: str, user_id: int) -> str:
@@ -235,7 +271,7 @@ def mirror_forget(rel_folder: str) -> None:
     if not is_enabled() or not rel_folder:
         return
     root = store_root()
-    with _locked(root):
+    with _behind_on_disk_errors(f"removing {rel_folder}"), _locked(root):
         _remove_folder(root, rel_folder)
 
 
@@ -247,7 +283,7 @@ def mirror_skills(skill_ids: Iterable[object], *, chunk: int = 200) -> None:
         return
     root = store_root()
     ids = list(dict.fromkeys(skill_ids))
-    with _locked(root):
+    with _behind_on_disk_errors(f"writing {len(ids)} skill(s)"), _locked(root):
         for start in range(0, len(ids), chunk):
             skills = list(
                 Skill.objects.select_related("owner", "library").filter(
@@ -285,7 +321,7 @@ def mirror_rebuild(*, check_only: bool = False) -> MirrorReport:
 
     root = store_root()
     report = MirrorReport()
-    with _locked(root):
+    with _locked(root, shared=check_only):
         expected_files: set[str] = set()
         skills = Skill.objects.filter(status=SkillStatus.ACTIVE).select_related(
             "owner", "library"

@@ -39,6 +39,8 @@ _TAIL_ORDER = {"## files": 0, "## triggers": 1, "## examples": 2}
 _UNICODE_ESCAPED = {0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF}
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 _MAX_DEPTH = 50
+# Far above any real frontmatter (hundreds of values), far below a slow one.
+_MAX_VALUES = 100_000
 
 
 class SkillMdError(ValueError):
@@ -79,7 +81,7 @@ def load_frontmatter(text: str, *, first_line: int = 1) -> Any:
     reported position points into the SKILL.md file rather than the YAML snippet.
     """
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise SkillMdError(_describe_yaml_error(exc, text, first_line)) from exc
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
@@ -87,6 +89,39 @@ def load_frontmatter(text: str, *, first_line: int = 1) -> Any:
         raise SkillMdError(
             f"SKILL.md frontmatter is not valid YAML: {type(exc).__name__}: {exc}"
         ) from exc
+    _check_expansion(loaded)
+    return loaded
+
+
+def _check_expansion(value: Any) -> None:
+    """Refuse frontmatter whose aliases expand it past `_MAX_VALUES` values.
+
+    PyYAML shares an aliased node instead of copying it, so "billion laughs"
+    (nine aliases of nine aliases of ...) loads in microseconds; every later walk
+    (`to_json_value`, rendering, storing) then expands it, and one 500-byte
+    SKILL.md kept a request busy for minutes. Counted iteratively, stopping early.
+    """
+    stack = [(value, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = [*node.keys(), *node.values()]
+        elif isinstance(node, list | tuple | set | frozenset):
+            children = node
+        else:
+            continue
+        if depth > _MAX_DEPTH:
+            raise SkillMdError(
+                "SKILL.md frontmatter is nested too deeply (or an anchor refers to itself)"
+            )
+        seen += len(children)
+        if seen > _MAX_VALUES:
+            raise SkillMdError(
+                f"SKILL.md frontmatter expands to more than {_MAX_VALUES} values "
+                "(YAML aliases that repeat each other?)"
+            )
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _describe_yaml_error(exc: yaml.YAMLError, text: str, first_line: int) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar, Required, TypedDict, TypeVar
 
+from autoskill_site.metrics import count_upstream_error
 from autoskill_site.providers.embeddings import public_url
 from autoskill_site.providers.llm import (
     LLMError,
@@ -29,6 +30,17 @@ from autoskill_site.providers.llm import (
 T = TypeVar("T")
 # (text, finish_reason, usage) read from one non-streamed vendor response.
 ReplyParts = tuple[str, str | None, dict[str, int]]
+
+
+def sdk_error_reason(exc: Exception) -> str:
+    """The metrics label of a failed SDK call: its HTTP status, timeout or network."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return str(status)
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return "timeout"
+    return "network" if "Connection" in name else "error"
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,7 @@ class SDKChatClient(ABC):
         return f"The {self.provider} {self.endpoint_kind} endpoint {self.base_url}"
 
     def _error(self, exc: Exception, *, model: str, timeout: float | None) -> LLMError:
+        count_upstream_error(provider=self.provider, reason=sdk_error_reason(exc))
         return llm_error_from_sdk(
             exc,
             sdk=self._sdk(),

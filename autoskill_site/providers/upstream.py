@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import httpx2
 
+from autoskill_site.metrics import count_upstream_error
 from autoskill_site.providers.embeddings import public_url
 from autoskill_site.providers.glm_auth import GLMTokenCache, resolve_auth_mode
 from autoskill_site.providers.llm_config import LLMConfig
@@ -162,6 +163,24 @@ def error_from_transport(exc: Exception, where: str, timeout: float) -> Upstream
     )
 
 
+_REASONS = {
+    "upstream_timeout": "timeout",
+    "upstream_unreachable": "network",
+    "upstream_malformed_response": "malformed",
+}
+
+
+def counted(error: UpstreamError, provider: str) -> UpstreamError:
+    """`error`, counted in autoskill_upstream_errors_total (GET /metrics)."""
+    reason = (
+        str(error.upstream_status)
+        if error.upstream_status
+        else _REASONS.get(error.code or "", str(error.status))
+    )
+    count_upstream_error(provider=provider, reason=reason)
+    return error
+
+
 class _HTTPStream:
     """The `data:` payloads of one SSE response; closing it drops the connection."""
 
@@ -177,8 +196,9 @@ class _HTTPStream:
                 if line.startswith("data:"):
                     yield line[5:].strip()
         except httpx2.HTTPError as exc:
-            raise error_from_transport(
-                exc, self._upstream.where, self._upstream.timeout
+            raise counted(
+                error_from_transport(exc, self._upstream.where, self._upstream.timeout),
+                self._upstream.provider,
             ) from None
 
     async def aclose(self) -> None:
@@ -221,6 +241,9 @@ class HTTPUpstream:
     def __repr__(self) -> str:
         return f"HTTPUpstream(provider={self.provider!r}, base_url={public_url(self.base_url)!r})"
 
+    def _failed(self, error: UpstreamError) -> UpstreamError:
+        return counted(error, self.provider)
+
     def _headers(self, *, stream: bool = False) -> dict[str, str]:
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
         if self._tokens is not None:
@@ -253,7 +276,9 @@ class HTTPUpstream:
         try:
             response = await self._http.send(request, stream=True)
         except httpx2.HTTPError as exc:
-            raise error_from_transport(exc, self.where, self.timeout) from None
+            raise self._failed(
+                error_from_transport(exc, self.where, self.timeout)
+            ) from None
         if response.status_code >= 400:
             try:
                 raw = await response.aread()
@@ -264,12 +289,14 @@ class HTTPUpstream:
             error = error_from_response(response.status_code, raw, self.where)
             if "retry-after" in response.headers:
                 error.headers["Retry-After"] = response.headers["retry-after"]
-            raise error
+            raise self._failed(error)
         if not stream:
             try:
                 await response.aread()
             except httpx2.HTTPError as exc:
-                raise error_from_transport(exc, self.where, self.timeout) from None
+                raise self._failed(
+                    error_from_transport(exc, self.where, self.timeout)
+                ) from None
             finally:
                 await response.aclose()
         return response
@@ -280,10 +307,12 @@ class HTTPUpstream:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise UpstreamError(
-                502,
-                f"{self.where} answered with something that is not a JSON object.",
-                code="upstream_malformed_response",
+            raise self._failed(
+                UpstreamError(
+                    502,
+                    f"{self.where} answered with something that is not a JSON object.",
+                    code="upstream_malformed_response",
+                )
             )
         return data
 
@@ -293,10 +322,12 @@ class HTTPUpstream:
         response = await self._send("POST", "/chat/completions", body=sent)
         data = self._json(response)
         if not isinstance(data.get("choices"), list):
-            raise UpstreamError(
-                502,
-                f"{self.where} answered without `choices`.",
-                code="upstream_malformed_response",
+            raise self._failed(
+                UpstreamError(
+                    502,
+                    f"{self.where} answered without `choices`.",
+                    code="upstream_malformed_response",
+                )
             )
         return data
 

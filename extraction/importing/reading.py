@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from autoskill_site.sanitize import JSONRefused, json_loads_bounded
+
 __all__ = [
     "JSON_SUFFIXES",
     "Discovery",
@@ -85,7 +87,9 @@ def read_json_values(
     if path.suffix.lower() == ".jsonl":
         return _jsonl_values(name, text)
     try:
-        return [(None, json.loads(text))], []
+        return [(None, json_loads_bounded(text))], []
+    except JSONRefused as exc:
+        return [], [ReadProblem(name, str(exc))]
     except json.JSONDecodeError as exc:
         lines = [line for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and _parses(lines[0]):
@@ -95,8 +99,8 @@ def read_json_values(
 
 def _parses(line: str) -> bool:
     try:
-        json.loads(line)
-    except json.JSONDecodeError:
+        json_loads_bounded(line)
+    except ValueError:
         return False
     return True
 
@@ -110,7 +114,9 @@ def _jsonl_values(
         if not line.strip():
             continue
         try:
-            values.append((number, json.loads(line)))
+            values.append((number, json_loads_bounded(line)))
+        except JSONRefused as exc:
+            problems.append(ReadProblem(name, str(exc), line=number))
         except json.JSONDecodeError as exc:
             problems.append(ReadProblem(name, f"invalid JSON: {exc.msg}", line=number))
     return values, problems

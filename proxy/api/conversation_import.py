@@ -18,7 +18,7 @@ from django.urls import reverse
 from django_tasks import TaskResult, TaskResultStatus
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +32,7 @@ from proxy.api.extraction_tasks import (
     task_result_for,
     task_status,
 )
+from proxy.api.parsers import JSONParser
 
 __all__ = ["ConversationImportApi", "ConversationImportStatusApi"]
 

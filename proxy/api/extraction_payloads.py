@@ -47,8 +47,11 @@ def job_detail(job: ExtractionJob) -> dict[str, Any]:
     events = list(JobEvent.objects.filter(job=job).order_by("pk"))
     for event in events:
         event.job = job  # event_payload reads the job; spare a query per event
+    summary = job_summary(job)
     return {
-        **job_summary(job),
+        **summary,
+        # The original's evaluation client reads `data.status` / `data.upserted[].id`.
+        "data": summary,
         "decision": dict(job.decision or {}),
         "reference": job.reference,
         "source": dict(job.source or {}),
@@ -113,3 +116,6 @@ class ExtractionJobDetailSerializer(ExtractionJobSerializer):
         child=serializers.DictField(), help_text="The redacted messages looked at."
     )
     events = ExtractionEventSerializer(many=True)
+    data = serializers.DictField(
+        help_text="The job summary again, where the original's clients read it."
+    )

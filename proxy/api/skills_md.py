@@ -6,11 +6,12 @@ from django.db import transaction
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import parsers, renderers
+from rest_framework import renderers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from autoskill_site.exceptions import InvalidInput
+from proxy.api.parsers import JSONParser
 from proxy.api.skills import SKILL_ID_PARAMETER, detail_payload
 from proxy.api.skills_common import (
     IF_MATCH,
@@ -74,7 +75,7 @@ class SkillMdApi(SkillApiView):
         renderers.JSONRenderer,
         renderers.BrowsableAPIRenderer,
     ]
-    parser_classes = [parsers.JSONParser, *TEXT_PARSERS]
+    parser_classes = [JSONParser, *TEXT_PARSERS]
     schema = RequiredBodySchema()
 
     @extend_schema(

@@ -42,6 +42,8 @@ RATIO_FLOOR_BYTES = 1 << 20
 _CHUNK = 1 << 16
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The longest file name Linux filesystems take (NAME_MAX).
+MAX_SEGMENT_BYTES = 255
 
 
 class UploadRejected(ApplicationError):
@@ -213,6 +215,13 @@ def _entry_segments(info: zipfile.ZipInfo) -> tuple[str, ...]:
             f"Entry {name[:200]!r} contains control characters.",
             code="zip_unsafe_path",
         )
+    if any(
+        len(part.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES for part in parts
+    ):
+        raise UploadRejected(
+            f"Entry {name[:200]!r} has a name over {MAX_SEGMENT_BYTES} bytes.",
+            code="zip_unsafe_path",
+        )
     return parts
 
 
@@ -333,6 +342,13 @@ def _extract_one(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) 
         raise UploadRejected(
             f"Entry {info.filename[:200]!r} clashes with another entry of the archive.",
             code="zip_invalid",
+        ) from exc
+    except OSError as exc:
+        # A path the filesystem refuses (too long in all, an unusable name): the
+        # uploader's problem to fix, not a server error.
+        raise UploadRejected(
+            f"Entry {info.filename[:200]!r} cannot be unpacked ({exc.strerror}).",
+            code="zip_unsafe_path",
         ) from exc
     return written
 

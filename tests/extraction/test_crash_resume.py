@@ -99,6 +99,20 @@ def test_a_killed_worker_s_job_is_resumed_and_completed_by_the_next(
     job.refresh_from_db()
     assert (job.status, job.outcome, job.attempts) == ("completed", "added", 2)
     assert Skill.objects.filter(owner=user, name=RELEASE_SKILL["name"]).count() == 1
+    # Nothing lost: the evidence is intact, the timeline shows the kill and the
+    # resume, and the answer of the second attempt is the skill, written once.
+    assert job.window[0]["content"].startswith("Before each release")
+    assert list(job.job_events.order_by("seq").values_list("message", flat=True)) == [
+        "scheduled",
+        "running (attempt 1)",
+        "resumed: the previous worker stopped",
+        "running (attempt 2)",
+        "added",
+    ]
+    skill = Skill.objects.get(owner=user)
+    assert skill.versions.count() == 1
+    assert skill.description == RELEASE_SKILL["description"]
+    assert [s["id"] for s in job.upserted] == [str(skill.pk)]
 
 
 def _now():

@@ -6,7 +6,8 @@ intercept it), so a small real server is the most faithful fake. Stdlib only.
 Each route answers from a queue of scripted responses (status, JSON body, delay,
 text) and falls back to a default handler when the queue is empty. Every request is
 recorded. New routes are added with `route(path, handler)`. The Anthropic Messages
-route (`ANTHROPIC`, /v1/messages) answers JSON or the named SSE event stream.
+route (`ANTHROPIC`, /v1/messages) answers JSON or the named SSE event stream. A `RESET`
+event in a stream drops the connection with a TCP reset, as a crashed upstream would.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import random
 import socket
 import struct
@@ -50,17 +52,25 @@ class Recorded:
     json: Any
 
 
+class Reset:
+    """A stream event: abort the connection with a TCP reset (RST, not a clean close)."""
+
+
+RESET = Reset()
+
+
 @dataclass
 class Reply:
     """What a route handler produces: JSON, or a list of SSE events.
 
     An event is a `data:` payload, or an (event name, payload) pair for servers that
-    name their events (Anthropic), or a number: seconds to pause before the next one.
+    name their events (Anthropic), or a number: seconds to pause before the next one,
+    or `RESET`: drop the connection there.
     """
 
     status: int = 200
     body: Any = None
-    events: list[str | tuple[str, str] | float] | None = None
+    events: list[str | tuple[str, str] | float | Reset] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -256,6 +266,15 @@ class FakeOpenAIServer:
         http.send_header("Connection", "close")
         http.end_headers()
         for event in reply.events:
+            if isinstance(event, Reset):
+                # SO_LINGER 0 turns close() into a reset. The fd is closed directly:
+                # rfile still references the socket, which would defer socket.close().
+                http.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                os.close(http.connection.detach())
+                http.close_connection = True
+                return
             if isinstance(event, int | float):
                 # A pause mid-stream (keep-alive and disconnect tests).
                 self._stopping.wait(event)

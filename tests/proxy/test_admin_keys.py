@@ -61,6 +61,7 @@ def test_add_form_asks_for_owner_name_and_the_service_flag(admin_client):
         "owner",
         "name",
         "can_act_for_users",
+        "rate_limit_per_minute",
     }
     assert "Service key" in response.content.decode()
 
