@@ -214,29 +214,3 @@ def _title_problems(fields: dict[str, Any], text: str) -> list[Problem]:
         return []
     message = f"The title is {len(title)} characters; the limit is {TITLE_MAX}."
     return [Problem(_key_line(text, "title"), message)]
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    """One line of a unified diff with its kind: add, del, hunk, file or ctx."""
-
-    kind: str
-    text: str
-
-
-def diff_lines(diff: str) -> list[DiffLine]:
-    """Classify each line of a `diff -u` so the template can colour it."""
-    rows = []
-    for line in diff.splitlines():
-        if line.startswith(("+++", "---")):
-            kind = "file"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "ctx"
-        rows.append(DiffLine(kind, line))
-    return rows

@@ -22,14 +22,18 @@ from django.views.decorators.http import require_GET, require_POST
 from autoskill_site.exceptions import ApplicationError
 from proxy.pages import csp
 from proxy.skill_page_support import (
-    diff_lines,
     read_only_reason,
     skill_or_404,
     with_writable_skill,
 )
 from skills.exporter import export_zip_spooled
 from skills.models import Library, Skill, SkillStatus, SkillUsage, SkillVersion
-from skills.selectors import current_skill_md, skill_list_queryset, unified_diff
+from skills.selectors import (
+    current_skill_md,
+    diff_lines,
+    skill_list_queryset,
+    unified_diff,
+)
 from skills.services import skill_delete, skill_rollback, skill_set_status
 
 PAGE_SIZE = 50

@@ -7,7 +7,6 @@ The views are plain admin views added by `SkillAdmin.get_urls` and wrapped in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -19,36 +18,10 @@ from django.urls import path, reverse
 
 from autoskill_site.exceptions import ApplicationError
 from skills.models import Skill, SkillVersion
-from skills.selectors import unified_diff
+from skills.selectors import DiffLine, diff_lines, unified_diff
 from skills.services import skill_rollback
 
 HISTORY_ROWS = 50
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    """One line of a unified diff and its kind: add, del, hunk, file or ctx."""
-
-    kind: str
-    text: str
-
-
-def diff_lines(diff: str) -> list[DiffLine]:
-    """Classify each `diff -u` line so the template can colour it (text stays escaped)."""
-    rows = []
-    for line in diff.splitlines():
-        if line.startswith(("+++", "---")):
-            kind = "file"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "ctx"
-        rows.append(DiffLine(kind, line))
-    return rows
 
 
 def version_diff(before: SkillVersion, after: SkillVersion) -> list[DiffLine]:

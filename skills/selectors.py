@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -198,3 +199,29 @@ def fields_from_skill_md(text: str, *, skill: Skill | None = None) -> dict[str, 
         "examples": examples_to_json(doc.examples),
         "metadata": dict(doc.extra),
     }
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One line of a unified diff with its kind: add, del, hunk, file or ctx."""
+
+    kind: str
+    text: str
+
+
+def diff_lines(diff: str) -> list[DiffLine]:
+    """Classify each `diff -u` line so a template can colour it (the text stays escaped)."""
+    rows = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        rows.append(DiffLine(kind, line))
+    return rows
