@@ -336,20 +336,24 @@ def _merge(
     job_id: Any,
 ) -> Applied:
     keep_identity = False
+
+    def write(existing: Skill, fields: dict[str, Any], keep: bool) -> Applied:
+        return _write_merge(
+            existing=existing,
+            candidate=candidate,
+            decision=decision,
+            job_id=job_id,
+            fields=fields,
+            keep_identity=keep,
+        )
+
     for _ in range(MERGE_ATTEMPTS):
         existing = Skill.objects.get(pk=decision.target_skill_id, owner=user)
         fields = merged_with_llm(existing, candidate, llm) or merge_fields(
             existing, candidate
         )
         try:
-            return _write_merge(
-                existing=existing,
-                candidate=candidate,
-                decision=decision,
-                job_id=job_id,
-                fields=fields,
-                keep_identity=keep_identity,
-            )
+            return write(existing, fields, keep_identity)
         except Conflict as exc:
             # Either another merge landed first (merge into the new state), or the
             # merged description collides with another skill's identity (keep ours).
@@ -364,25 +368,11 @@ def _merge(
         )
         fields = merge_fields(existing, candidate)
         try:
-            return _write_merge(
-                existing=existing,
-                candidate=candidate,
-                decision=decision,
-                job_id=job_id,
-                fields=fields,
-                keep_identity=keep_identity,
-            )
+            return write(existing, fields, keep_identity)
         except Conflict:
             if keep_identity:
                 raise
-        return _write_merge(
-            existing=existing,
-            candidate=candidate,
-            decision=decision,
-            job_id=job_id,
-            fields=fields,
-            keep_identity=True,
-        )
+        return write(existing, fields, True)
 
 
 def _write_merge(
