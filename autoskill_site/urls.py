@@ -15,6 +15,7 @@ urlpatterns = [
     path("v1/", include((v1_urlpatterns, "proxy"))),
     *health_urlpatterns,
     path("metrics", metrics_view, name="metrics"),
+    path("evaluations/", include("evaluation.urls")),
     path("", include("proxy.page_urls")),
 ]
 # Only for a STATIC_URL on this site (a CDN URL serves itself).

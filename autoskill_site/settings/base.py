@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "retrieval",
     "extraction",
     "proxy",
+    "evaluation",
 ]
 
 # Django's own classes, subclassed only to skip a thread hop per hook on async
