@@ -106,15 +106,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
         "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
     }
-    if env_bool("DATABASE_POOL_CHECK", True):
-        from psycopg_pool import ConnectionPool
-
-        # After a database restart the pool still holds dead connections; checking
-        # each one on checkout (one round trip) replaces it instead of failing the
-        # request that drew it.
-        DATABASES["default"]["OPTIONS"]["pool"]["check"] = (
-            ConnectionPool.check_connection
-        )
+    # After a database restart the pool still holds dead connections; Django's health
+    # check makes the pool test each one on checkout (one round trip) and replace it,
+    # instead of failing the request that drew it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_POOL_CHECK", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE makes every transaction take the write lock up front, so concurrent

@@ -95,3 +95,33 @@ def test_admin_browses_retrieval_models(admin_client, user):
     make_skill(owner=user)
     assert admin_client.get("/admin/retrieval/skillembedding/").status_code == 200
     assert admin_client.get("/admin/retrieval/indexgeneration/").status_code == 200
+
+
+def test_the_production_pool_settings_build_a_pool():
+    """The pool options are given to psycopg_pool as Django builds it (no connection is
+    opened: Django creates the pool closed). The test settings drop the pool, so only
+    this catches an option Django also passes itself."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
+    clean.update(
+        DJANGO_DEBUG="1",
+        DJANGO_SETTINGS_MODULE="autoskill_site.settings.base",
+        DATABASE_URL="postgres://u@127.0.0.1:1/x",
+    )
+    code = (
+        "import django; django.setup(); from django.db import connection; "
+        "pool = connection.pool; print(type(pool).__name__, pool._check is not None)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ConnectionPool", "True"]
