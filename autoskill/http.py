@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx2
 
+from autoskill.context import render_hits
 from autoskill.errors import AutoSkillError
 from autoskill.types import Skill, SkillHit
 
@@ -235,8 +236,6 @@ class AutoSkillClient:
         Rendered here with the server's renderer (retrieval/context.py, which is
         plain Python), so the text equals the in-process facade's.
         """
-        from retrieval.context import ContextSkill, render_skills_context
-
         if isinstance(query, str):
             text = query
             hits = self.search(
@@ -244,21 +243,7 @@ class AutoSkillClient:
             )
         else:
             text, hits = "", list(query)
-        skills = [
-            ContextSkill(
-                id=h.skill.id,
-                name=h.skill.name,
-                title=h.skill.title,
-                version=h.skill.version,
-                description=h.skill.description,
-                triggers=h.skill.triggers,
-                tags=h.skill.tags,
-                resources=h.skill.resources,
-                instructions=h.skill.instructions,
-            )  # fmt: skip
-            for h in hits
-        ]
-        return render_skills_context(skills, query=text, max_units=max_chars).text
+        return render_hits(hits, query=text, max_chars=max_chars)
 
     # -- skills ----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from autoskill.bootstrap import (
     pending_migrations,
 )
 from autoskill.config import AutoSkillConfig
+from autoskill.context import render_hits
 from autoskill.errors import AutoSkillError
 from autoskill.types import Skill, SkillHit
 
@@ -222,8 +223,6 @@ class AutoSkill:
 
         `query` is a query (searched first) or hits from `search`.
         """
-        from retrieval.context import ContextSkill, render_skills_context
-
         if isinstance(query, str):
             text = query
             hits = self.search(
@@ -231,22 +230,8 @@ class AutoSkill:
             )
         else:
             text, hits = "", list(query)
-        skills = [
-            ContextSkill(
-                id=h.skill.id,
-                name=h.skill.name,
-                title=h.skill.title,
-                version=h.skill.version,
-                description=h.skill.description,
-                triggers=h.skill.triggers,
-                tags=h.skill.tags,
-                resources=h.skill.resources,
-                instructions=h.skill.instructions,
-            )  # fmt: skip
-            for h in hits
-        ]
         budget = self.config.max_context_chars if max_chars is None else max_chars
-        return render_skills_context(skills, query=text, max_units=budget).text
+        return render_hits(hits, query=text, max_chars=budget)
 
     # -- skills ----------------------------------------------------------------
 
