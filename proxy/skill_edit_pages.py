@@ -64,6 +64,27 @@ def _posted_text(request: HttpRequest) -> str:
     return request.POST.get("skill_md", "").replace("\r\n", "\n")
 
 
+def _refused(
+    request: HttpRequest,
+    exc: ApplicationError,
+    *,
+    skill: Skill | None,
+    text: str,
+    version_number: int | None,
+    check: SkillMdCheck,
+) -> HttpResponse:
+    """The editor again, the user's text kept, with the service's refusal inline."""
+    failed = SkillMdCheck(None, [Problem(None, exc.message)], check.body)
+    return _editor(
+        request,
+        skill=skill,
+        text=text,
+        version_number=version_number,
+        check=failed,
+        status=exc.status,
+    )
+
+
 @csp
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -87,14 +108,8 @@ def skill_create_view(request: HttpRequest) -> HttpResponse:
             **fields,
         )
     except ApplicationError as exc:
-        failed = SkillMdCheck(None, [Problem(None, exc.message)], check.body)
-        return _editor(
-            request,
-            skill=None,
-            text=text,
-            version_number=None,
-            check=failed,
-            status=exc.status,
+        return _refused(
+            request, exc, skill=None, text=text, version_number=None, check=check
         )
     renamed = (
         f" (the name {fields['name']} was taken)"
@@ -190,14 +205,8 @@ def _save(
         if isinstance(exc, Conflict) and "current_version_number" in exc.extra:
             skill.version_number = exc.extra["current_version_number"]
             return _stale(request, skill=skill, text=text, opened_at=opened_at)
-        failed = SkillMdCheck(None, [Problem(None, exc.message)], check.body)
-        return _editor(
-            request,
-            skill=skill,
-            text=text,
-            version_number=opened_at,
-            check=failed,
-            status=exc.status,
+        return _refused(
+            request, exc, skill=skill, text=text, version_number=opened_at, check=check
         )
     if updated.version_number == opened_at:
         messages.info(request, "No changes: the SKILL.md is the same as before.")
