@@ -22,3 +22,18 @@ def make_skill(**overrides: Any) -> Skill:
     }
     fields.update(overrides)
     return skill_create(**fields)
+
+
+def make_staff(django_user_model: Any, name: str, *codenames: str) -> Any:
+    """A staff user holding exactly the named `skills` permissions."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(
+        username=name, password="pw-123456", is_staff=True
+    )
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="skills", codename__in=codenames
+        )
+    )
+    return user

@@ -6,7 +6,6 @@ import io
 import zipfile
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -17,7 +16,7 @@ from autoskill_site.exceptions import Conflict, Forbidden
 from skills.files import file_contents
 from skills.models import Library, Skill, SkillStatus, SkillVersion, VersionOrigin
 from skills.services import skill_promote_copy
-from tests.factories import make_skill
+from tests.factories import make_skill, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -25,21 +24,9 @@ SKILLS = "admin:skills_skill_changelist"
 LIBRARIES = "admin:skills_library_changelist"
 
 
-def _staff(django_user_model, name: str, *codenames: str):
-    user = django_user_model.objects.create_user(
-        username=name, password="pw-123456", is_staff=True
-    )
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="skills", codename__in=codenames
-        )
-    )
-    return user
-
-
 @pytest.fixture
 def curator(django_user_model):
-    return _staff(
+    return make_staff(
         django_user_model,
         "curator",
         "view_skill",
@@ -54,13 +41,13 @@ def curator(django_user_model):
 @pytest.fixture
 def viewer(django_user_model):
     """Staff who may look at skills and libraries but not promote or import."""
-    return _staff(django_user_model, "viewer", "view_skill", "view_library")
+    return make_staff(django_user_model, "viewer", "view_skill", "view_library")
 
 
 @pytest.fixture
 def editor(django_user_model):
     """Staff who may edit skills and libraries, but not promote."""
-    return _staff(
+    return make_staff(
         django_user_model,
         "editor",
         "view_skill",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -11,7 +10,7 @@ from autoskill_site.providers.embeddings import HashingEmbedder
 from retrieval.embeddings import embeddings_refresh
 from skills import admin_merge
 from skills.models import Skill, SkillStatus, SkillVersion
-from tests.factories import make_skill
+from tests.factories import make_skill, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -20,21 +19,9 @@ NEAR = "admin:skills_skill_near_duplicates"
 PAIR = "admin:skills_skill_merge_pair"
 
 
-def _staff(django_user_model, name: str, *codenames: str):
-    user = django_user_model.objects.create_user(
-        username=name, password="pw-123456", is_staff=True
-    )
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="skills", codename__in=codenames
-        )
-    )
-    return user
-
-
 @pytest.fixture
 def curator(django_user_model):
-    return _staff(
+    return make_staff(
         django_user_model, "curator", "view_skill", "change_skill", "merge_skill"
     )
 
@@ -42,7 +29,7 @@ def curator(django_user_model):
 @pytest.fixture
 def editor(django_user_model):
     """Staff who may edit skills but not merge them."""
-    return _staff(django_user_model, "editor", "view_skill", "change_skill")
+    return make_staff(django_user_model, "editor", "view_skill", "change_skill")
 
 
 def _state() -> list[tuple]:
