@@ -12,14 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _import_settings(**env: str) -> subprocess.CompletedProcess:
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter whose environment has only `env` for Django."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
     }
     clean.update(env)
-    code = "import autoskill_site.settings.base as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'])"
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -28,6 +28,11 @@ def _import_settings(**env: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
+
+
+def _import_settings(**env: str) -> subprocess.CompletedProcess:
+    code = "import autoskill_site.settings.base as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'])"
+    return _run_python(code, **env)
 
 
 def test_production_without_secret_key_fails_loudly():
@@ -101,27 +106,15 @@ def test_the_production_pool_settings_build_a_pool():
     """The pool options are given to psycopg_pool as Django builds it (no connection is
     opened: Django creates the pool closed). The test settings drop the pool, so only
     this catches an option Django also passes itself."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
-    }
-    clean.update(
-        DJANGO_DEBUG="1",
-        DJANGO_SETTINGS_MODULE="autoskill_site.settings.base",
-        DATABASE_URL="postgres://u@127.0.0.1:1/x",
-    )
     code = (
         "import django; django.setup(); from django.db import connection; "
         "pool = connection.pool; print(type(pool).__name__, pool._check is not None)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = _run_python(
+        code,
+        DJANGO_DEBUG="1",
+        DJANGO_SETTINGS_MODULE="autoskill_site.settings.base",
+        DATABASE_URL="postgres://u@127.0.0.1:1/x",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ConnectionPool", "True"]
