@@ -33,6 +33,7 @@ from autoskill_site.metrics import (
     PROXY_OVERHEAD,
     method_label,
 )
+from extraction.redaction import PRE_REDACTED, redact_text
 
 __all__ = ["REQUEST_ID_HEADER", "RequestRecord", "annotate_request"]
 
@@ -154,9 +155,11 @@ class RequestRecord:
             return
         line = {
             "event": "http_request",
-            "request_id": self.request_id,
+            # The two client-chosen texts in the line are redacted here, so the
+            # handler's RedactingFilter need not rescan the line (~1 us a character).
+            "request_id": redact_text(self.request_id),
             "method": method,
-            "path": request.path[:MAX_PATH_CHARS],
+            "path": redact_text(request.path[:MAX_PATH_CHARS]),
             "route": route,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
@@ -165,9 +168,11 @@ class RequestRecord:
             "user_id": self.notes.get("user_id", _user_id(request)),
             "key_prefix": self.notes.get("key_prefix") or _key_prefix(request),
         }
-        # Unknowns are left out: every character costs the RedactingFilter ~1 us.
         line = {key: value for key, value in line.items() if value is not None}
-        logger.info(json.dumps(line, ensure_ascii=False, default=str))
+        logger.info(
+            json.dumps(line, ensure_ascii=False, default=str),
+            extra={PRE_REDACTED: True},
+        )
 
 
 def _overhead_ms(response: HttpResponseBase) -> float | None:

@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "PLACEHOLDER_RE",
+    "PRE_REDACTED",
     "RedactingFilter",
     "contains_secret",
     "redact_text",
@@ -357,6 +358,11 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+# A record attribute: the emitter already redacted every free-text part of the
+# message (the request log does, once per request on the hot path).
+PRE_REDACTED = "autoskill_pre_redacted"
+
+
 class RedactingFilter(logging.Filter):
     """Redact the rendered message, traceback and stack of every record it sees.
 
@@ -365,6 +371,8 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, PRE_REDACTED, False) and not record.exc_info:
+            return True
         try:
             message = record.getMessage()
         except Exception:

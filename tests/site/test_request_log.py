@@ -142,14 +142,17 @@ def test_secrets_never_reach_the_log(client, console, user):
     )
     client.post("/login/", {"username": "alice", "password": "pw-alice-123"})
     client.get(f"/v1/autoskill/skills/{path_key}")
+    id_key = "sk-proj-" + "Rt5" * 12  # a plain token, so kept as the request id
+    client.get("/health", HTTP_X_REQUEST_ID=id_key)
     # then
     output = console.getvalue()
     lines = _lines(console)
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[0]["key_prefix"] == issued.api_key.prefix
-    for secret in (issued.secret, body_key, "pw-alice-123", path_key):
+    for secret in (issued.secret, body_key, "pw-alice-123", path_key, id_key):
         assert secret not in output
     assert "<SECRET:" in lines[2]["path"]
+    assert "<SECRET:" in lines[3]["request_id"]
 
 
 @pytest.mark.django_db
